@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/demo.sh and scripts/test.sh: a virtual environment in .venv with
+# the package (editable) and all its extras. Re-running is cheap: pip runs again only when
+# pyproject.toml changed. Set NM_PYTHON to choose the interpreter (default: python3).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${NM_PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setting up $venv (first run: downloads PyTorch CPU and friends, a few minutes)" >&2
+  "$python" -m venv "$venv"
+fi
+stamp="$venv/.neural-memory-installed"
+want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -e "$root[all]"
+  echo "$want" > "$stamp"
+fi
+export PATH="$venv/bin:$PATH"
+export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$root/.numba_cache}"

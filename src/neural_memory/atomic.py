@@ -1,0 +1,70 @@
+"""Write outputs so that a failure never leaves a half-written file or destroys an input.
+
+The bytes go to a temporary file in the destination's directory (same filesystem), are
+flushed to disk, and only then renamed over the destination, which POSIX makes atomic.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from neural_memory.errors import OutputError
+
+
+def check_output_path(path: str | os.PathLike, *, force: bool, inputs: tuple = ()) -> Path:
+    """Refuse an output that exists (unless ``force``) or that is one of the ``inputs``.
+
+    >>> check_output_path("/nonexistent-dir/out.png", force=False)
+    Traceback (most recent call last):
+    ...
+    neural_memory.errors.OutputError: output folder does not exist: /nonexistent-dir
+    """
+    out = Path(path)
+    for src in inputs:
+        try:
+            if out.exists() and out.samefile(src):
+                raise OutputError(f"refusing to overwrite the input file {src}")
+        except OSError:
+            pass
+    if out.is_dir():
+        raise OutputError(f"output path is a folder: {out}")
+    if out.exists() and not force:
+        raise OutputError(f"output file exists: {out} (use --force to overwrite it)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"output folder does not exist: {parent}")
+    return out
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None] | bytes) -> None:
+    """Create ``path`` atomically, from bytes or from ``writer(temp_path)``.
+
+    ``writer`` lets image libraries that want a file name (Pillow picks the format from
+    the extension, so the temporary name keeps it) write directly.
+    """
+    out = Path(path)
+    parent = out.parent if str(out.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=parent)
+    tmp = Path(tmp_name)
+    try:
+        if isinstance(writer, (bytes, bytearray, memoryview)):
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(writer)
+                handle.flush()
+                os.fsync(handle.fileno())
+        else:
+            os.close(fd)
+            writer(tmp)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise OutputError(f"disk full while writing {out}") from None
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,25 @@
+"""The ``.nmem`` container: one file format for every mode (see docs/FORMAT.md)."""
+
+from neural_memory.container.nmem import (
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_PIXELS,
+    MAX_SIDE,
+    Container,
+    Header,
+    Mode,
+    pack,
+    unpack,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "Container",
+    "Header",
+    "Mode",
+    "pack",
+    "unpack",
+]

@@ -1,0 +1,159 @@
+"""Reading and writing ``.nmem`` files.
+
+Layout (all integers little endian or LEB128 varints, see docs/FORMAT.md)::
+
+    magic "NMEM" | version u8 | mode u8 | width v | height v | channels u8 | bit_depth u8
+    | param v | section_count v | { tag 4 ASCII | length v | payload }* | crc32 u32
+
+The parser is strict and bounded: every length is checked against the bytes that are
+actually there before anything is sliced or allocated, so a hostile file can make it raise
+:class:`~neural_memory.errors.FormatError` but never allocate much or loop for long.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from neural_memory.container.varint import read_varint, write_varint
+from neural_memory.errors import FormatError
+
+MAGIC = b"NMEM"
+FORMAT_VERSION = 1
+MAX_SIDE = 1 << 16  # 65536 pixels on a side
+MAX_PIXELS = 1 << 28  # 268 M pixels: far beyond 4096x4096, far below an absurd allocation
+MAX_SECTIONS = 64
+_CRC = struct.Struct("<I")
+
+
+class Mode(enum.IntEnum):
+    """Which engine produced the payload."""
+
+    LOSSY = 0
+    LOSSLESS = 1
+    NEAR_LOSSLESS = 2
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a decoder needs to know before it reads any section.
+
+    ``param`` is the mode's single integer parameter: the error bound ``k`` for
+    near-lossless, 0 otherwise.
+    """
+
+    mode: Mode
+    width: int
+    height: int
+    channels: int
+    bit_depth: int = 8
+    param: int = 0
+    version: int = FORMAT_VERSION
+
+    def validate(self) -> None:
+        """Raise FormatError if the header describes an image this format cannot hold."""
+        if not (1 <= self.width <= MAX_SIDE and 1 <= self.height <= MAX_SIDE):
+            raise FormatError(f"image size {self.width}x{self.height} is out of range")
+        if self.width * self.height > MAX_PIXELS:
+            raise FormatError(f"image size {self.width}x{self.height} is too large")
+        if self.channels not in (1, 2, 3, 4):
+            raise FormatError(f"unsupported channel count {self.channels}")
+        if self.bit_depth not in (8, 16):
+            raise FormatError(f"unsupported bit depth {self.bit_depth}")
+        if self.mode == Mode.NEAR_LOSSLESS and self.param < 1:
+            raise FormatError("near-lossless file without an error bound")
+
+
+@dataclass(frozen=True)
+class Container:
+    """A parsed file: the header and its sections in file order."""
+
+    header: Header
+    sections: dict[str, bytes] = field(default_factory=dict)
+
+    def section(self, tag: str) -> bytes:
+        """Return a section's payload or raise FormatError naming the missing tag."""
+        try:
+            return self.sections[tag]
+        except KeyError:
+            raise FormatError(f"corrupted file: section {tag!r} is missing") from None
+
+
+def pack(header: Header, sections: dict[str, bytes]) -> bytes:
+    """Serialise a header and its sections (in dict order) into a complete file.
+
+    >>> data = pack(Header(Mode.LOSSLESS, 2, 1, 3), {"DATA": b"xy"})
+    >>> unpack(data).sections["DATA"]
+    b'xy'
+    """
+    header.validate()
+    if len(sections) > MAX_SECTIONS:
+        raise ValueError("too many sections")
+    out = bytearray(MAGIC)
+    out += bytes([header.version, int(header.mode)])
+    out += write_varint(header.width) + write_varint(header.height)
+    out += bytes([header.channels, header.bit_depth])
+    out += write_varint(header.param)
+    out += write_varint(len(sections))
+    for tag, payload in sections.items():
+        raw_tag = tag.encode("ascii")
+        if len(raw_tag) != 4:
+            raise ValueError(f"section tags have 4 ASCII characters, got {tag!r}")
+        out += raw_tag + write_varint(len(payload)) + payload
+    out += _CRC.pack(zlib.crc32(out))
+    return bytes(out)
+
+
+def unpack(data: bytes) -> Container:
+    """Parse and check a complete file; raise FormatError on anything unexpected."""
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not a neural-memory (.nmem) file: wrong magic bytes")
+    if len(data) < len(MAGIC) + 2 + _CRC.size:
+        raise FormatError("file is truncated (header incomplete)")
+    version = data[4]
+    if version != FORMAT_VERSION:
+        raise FormatError(
+            f"unsupported format version {version} (this build reads version {FORMAT_VERSION})"
+        )
+    body, stored_crc = data[: -_CRC.size], _CRC.unpack(data[-_CRC.size :])[0]
+    try:
+        mode = Mode(body[5])
+    except ValueError:
+        raise FormatError(f"corrupted file: unknown mode {body[5]}") from None
+    pos = 6
+    width, pos = read_varint(body, pos, "width")
+    height, pos = read_varint(body, pos, "height")
+    if pos + 2 > len(body):
+        raise FormatError("file is truncated (header incomplete)")
+    channels, bit_depth = body[pos], body[pos + 1]
+    pos += 2
+    param, pos = read_varint(body, pos, "mode parameter")
+    count, pos = read_varint(body, pos, "section count")
+    if count > MAX_SECTIONS:
+        raise FormatError(f"corrupted file: {count} sections")
+    sections: dict[str, bytes] = {}
+    for _ in range(count):
+        if pos + 4 > len(body):
+            raise FormatError("file is truncated (section table incomplete)")
+        raw_tag = body[pos : pos + 4]
+        pos += 4
+        if not all(0x20 < b < 0x7F for b in raw_tag):
+            raise FormatError("corrupted file: invalid section tag")
+        tag = raw_tag.decode("ascii")
+        length, pos = read_varint(body, pos, f"length of section {tag!r}")
+        if pos + length > len(body):
+            raise FormatError(f"file is truncated (section {tag!r} is incomplete)")
+        if tag in sections:
+            raise FormatError(f"corrupted file: section {tag!r} appears twice")
+        sections[tag] = body[pos : pos + length]
+        pos += length
+    if pos != len(body):
+        raise FormatError("corrupted file: unexpected bytes after the last section")
+    if zlib.crc32(body) != stored_crc:
+        raise FormatError("corrupted file: checksum mismatch")
+    header = Header(mode, width, height, channels, bit_depth, param, version)
+    header.validate()
+    return Container(header, sections)

@@ -1,0 +1,212 @@
+"""Image input and output: files and Pillow images to ``(H, W, C)`` arrays and back.
+
+Arrays are ``uint8`` (8-bit) or ``uint16`` (16-bit) with C = 1 (gray), 3 (RGB) or 4 (RGBA).
+Pillow reads most formats but silently truncates 16-bit colour PNG/TIFF to 8 bits, so those
+go through imagecodecs instead. Conversions that would lose information (CMYK, float images)
+are refused with a message that says what to do, never done silently.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neural_memory.atomic import write_atomic
+from neural_memory.container.nmem import MAX_PIXELS, MAX_SIDE
+from neural_memory.errors import ImageError, OutputError
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What was read, for messages and summaries."""
+
+    format: str
+    mode: str
+    bit_depth: int
+
+
+def to_array(image) -> np.ndarray:
+    """Normalise a Pillow image or array-like into an ``(H, W, C)`` uint8/uint16 array.
+
+    >>> to_array(np.zeros((2, 3), np.uint8)).shape
+    (2, 3, 1)
+    """
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a hard dependency
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        return _pil_to_array(image)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise ImageError(
+            f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array, got {array.shape}"
+        )
+    if array.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"expected uint8 or uint16 pixels, got {array.dtype}")
+    check_size(array.shape[1], array.shape[0])
+    return np.ascontiguousarray(array)
+
+
+def bit_depth_of(array: np.ndarray) -> int:
+    """8 for uint8 arrays, 16 for uint16 arrays."""
+    return 16 if array.dtype == np.uint16 else 8
+
+
+def check_size(width: int, height: int) -> None:
+    """Reject empty or absurdly large images before anything big is allocated."""
+    if width < 1 or height < 1:
+        raise ImageError(f"image is empty ({width}x{height})")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file into an ``(H, W, C)`` array (see the module docstring)."""
+    return load_image_with_info(path)[0]
+
+
+def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
+    """Like :func:`load_image`, also returning the file's format and mode."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"no such image file: {path}")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                check_size(*im.size)
+                fmt = im.format or "unknown"
+                if fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
+                    array = _read_16bit_png(path)
+                    return array, ImageInfo(fmt, im.mode, 16)
+                if fmt == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_is_16bit(im):
+                    array = _read_16bit_tiff(path)
+                    return array, ImageInfo(fmt, im.mode, 16)
+                mode = im.mode
+                array = _pil_to_array(im)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image is too large: {path}") from None
+    except Exception as exc:  # Pillow raises many types for damaged or unknown files
+        raise ImageError(f"cannot read image {path}: {exc}") from None
+    return array, ImageInfo(fmt, mode, bit_depth_of(array))
+
+
+def _pil_to_array(im) -> np.ndarray:
+    mode = im.mode
+    if mode == "1":
+        im = im.convert("L")
+    elif mode == "P" or mode == "PA":
+        im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
+    elif mode == "LA":
+        im = im.convert("RGBA")  # gray + alpha is stored as RGBA, exactly
+    elif mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)[:, :, None].copy()
+    elif mode == "I":
+        values = np.asarray(im)
+        if values.min() < 0 or values.max() > 65535:
+            raise ImageError("32-bit integer image with values outside 0..65535 is not supported")
+        return values.astype(np.uint16)[:, :, None]
+    elif mode == "YCbCr":
+        im = im.convert("RGB")
+    elif mode not in ("L", "RGB", "RGBA"):
+        raise ImageError(
+            f"unsupported image mode {mode!r}: convert it to RGB, RGBA or grayscale first"
+        )
+    array = np.asarray(im, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return np.ascontiguousarray(array)
+
+
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE:
+        return 8
+    return head[24]
+
+
+def _tiff_is_16bit(im) -> bool:
+    bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+    if isinstance(bits, tuple):
+        return max(bits) > 8
+    return bool(bits and bits > 8)
+
+
+def _read_16bit_png(path: Path) -> np.ndarray:
+    import imagecodecs
+
+    array = imagecodecs.png_decode(path.read_bytes())
+    return _as_hwc(array.astype(np.uint16, copy=False))
+
+
+def _read_16bit_tiff(path: Path) -> np.ndarray:
+    import imagecodecs
+
+    if not imagecodecs.TIFF.available:
+        raise ImageError("16-bit colour TIFF needs imagecodecs with TIFF support")
+    array = imagecodecs.tiff_decode(path.read_bytes())
+    return _as_hwc(array.astype(np.uint16, copy=False))
+
+
+def _as_hwc(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.shape[2] not in (1, 3, 4):
+        raise ImageError(f"unsupported channel count {array.shape[2]}")
+    return np.ascontiguousarray(array)
+
+
+def to_pil(array: np.ndarray):
+    """An ``(H, W, C)`` array as a Pillow image (16-bit colour has no Pillow mode)."""
+    from PIL import Image
+
+    channels = array.shape[2]
+    if array.dtype == np.uint16:
+        if channels != 1:
+            raise ImageError("Pillow has no 16-bit colour mode; save 16-bit colour as PNG or TIFF")
+        return Image.fromarray(array[:, :, 0])  # mode I;16
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    return Image.fromarray(array[:, :, 0] if channels == 1 else array, mode)
+
+
+def save_image(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write an array atomically; the format follows the file extension (PNG if none)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if array.dtype == np.uint16 and array.shape[2] != 1:
+        import imagecodecs
+
+        if suffix == ".png":
+            write_atomic(path, imagecodecs.png_encode(array))
+            return
+        if suffix in (".tif", ".tiff") and imagecodecs.TIFF.available:
+            write_atomic(path, imagecodecs.tiff_encode(array))
+            return
+        raise OutputError(f"16-bit colour images can be written as .png or .tiff, not {suffix!r}")
+    im = to_pil(array)
+    fmt = None if suffix else "PNG"
+
+    def write(tmp: Path) -> None:
+        try:
+            im.save(tmp, format=fmt)
+        except (KeyError, ValueError) as exc:
+            raise OutputError(
+                f"cannot write {path}: unknown or unsuitable format ({exc})"
+            ) from None
+
+    write_atomic(path, write)
