@@ -1,0 +1,12 @@
+"""Lossless and near-lossless engine: online-learning predictive coder with context mixing.
+
+Public entry points are :func:`encode_lossless` and :func:`decode_lossless`; the container
+(written by the API layer) stores height, width, channels, bit depth and ``near``.
+See docs/lossless.md for the design and the payload format.
+"""
+
+from __future__ import annotations
+
+from .api import MAX_NEAR_8, MAX_NEAR_16, decode_lossless, encode_lossless
+
+__all__ = ["MAX_NEAR_8", "MAX_NEAR_16", "decode_lossless", "encode_lossless"]

@@ -1,0 +1,365 @@
+"""The sample loop shared by encoder and decoder: predict, quantize, code, learn.
+
+One numba function, :func:`code_rows`, runs both directions (``enc`` flag), so the encoder and
+the decoder execute the same arithmetic in the same order by construction. Per sample:
+
+1. fixed predictors (spatial, and inter-channel from already coded channels of the pixel);
+2. blend weighted by 1/(recent local error)^2 of each predictor (TMW/GLICBAWLS style);
+3. CALIC-style bias correction per (channel, error energy, texture) context;
+4. residual -> near-lossless quantization (step 2K+1) -> binary decisions, each coded by
+   :func:`models.code_decision` with contexts from local residual energy, neighbours, the
+   co-located residual of the reference channel and the prediction's fraction;
+5. reconstruction, error bookkeeping.
+
+All state lives in arrays owned by :class:`State` so coding can proceed in row blocks (for
+progress reports and buffer growth) without losing anything between calls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .models import code_decision, init_apm
+from .predictors import N_INTER, N_SPATIAL, NP_MAX, fetch, inter, spatial
+from .tables import RECIPROCAL, SQUASH, STRETCH
+
+NNODE = 100  # decision nodes: 0 zero flag, 1..19 unary, 20..91 mantissa, 96..99 sign
+NODE_UNARY = 1
+NODE_MANT = 20
+NODE_SIGN = 96
+NCTX = np.array([24, 144, 192, 384, 324, 243, 1], dtype=np.int64)
+NM = NCTX.shape[0]
+N_E = 24  # levels of the quantized error energy
+LIMITS = np.array([255, 255, 255, 255, 255, 255, 255], dtype=np.int64)
+MIX_LR = 6
+BLEND_C = 8
+BIAS_LIMIT = 64
+MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
+
+
+@njit(cache=True)
+def lq(v: int) -> int:
+    """Log-like quantizer: 0,1,2,3, then two levels per octave."""
+    if v < 4:
+        return v
+    b = 0
+    t = v
+    while t > 1:
+        t >>= 1
+        b += 1
+    return 2 * b + ((v >> (b - 1)) & 1)
+
+
+@njit(cache=True)
+def bitlen(v: int) -> int:
+    b = 0
+    while v > 0:
+        v >>= 1
+        b += 1
+    return b
+
+
+@njit(cache=True)
+def code_rows(
+    enc,
+    y0,
+    y1,
+    img,
+    rec,
+    order,
+    ref1,
+    ref2,
+    maxval,
+    near,
+    errb,
+    resb,
+    bias_s,
+    bias_n,
+    cm_p,
+    cm_n,
+    limits,
+    mix_w,
+    apm,
+    st,
+    buf,
+    stretch,
+    squash,
+    recip,
+    nctx,
+    mix_lr,
+    blend_c,
+):
+    height, width, nch = rec.shape
+    mid = (maxval + 1) >> 1
+    gap_shift = bitlen(maxval) - 8
+    step = 2 * near + 1
+    maxmag = maxval if near == 0 else (maxval + near) // step
+    kmax = bitlen(maxmag - 1)
+    maxp = maxval * 16
+    nm = nctx.shape[0]
+    nb = np.zeros(8, dtype=np.int64)
+    rb = np.zeros(8, dtype=np.int64)
+    preds = np.zeros(NP_MAX, dtype=np.int64)
+    ssum = np.zeros(NP_MAX, dtype=np.int64)
+    ctxoff = np.zeros(nm, dtype=np.int64)
+    xin = np.zeros(nm + 1, dtype=np.int64)
+    for y in range(y0, y1):
+        cur = y & 1
+        prv = cur ^ 1
+        r0 = y % 3
+        r1 = (y + 2) % 3
+        r2 = (y + 1) % 3
+        for x in range(width):
+            for k in range(nch):
+                c = order[k]
+                fetch(rec, y, x, c, width, mid, nb)
+                spatial(nb, gap_shift, preds)
+                npr = N_SPATIAL
+                a = ref1[k]
+                qref = 0
+                if a >= 0:
+                    fetch(rec, y, x, a, width, mid, rb)
+                    inter(nb, rb, rec[y, x, a], preds, npr)
+                    npr += N_INTER
+                    ka = 0
+                    for kk in range(nch):
+                        if order[kk] == a:
+                            ka = kk
+                    qref = resb[r0, x, ka]
+                a2 = ref2[k]
+                if a2 >= 0:
+                    fetch(rec, y, x, a2, width, mid, rb)
+                    inter(nb, rb, rec[y, x, a2], preds, npr)
+                    npr += N_INTER
+                # blend by recent local errors
+                smin = 1 << 60
+                for i in range(npr):
+                    s = 0
+                    if x > 0:
+                        s += 2 * errb[cur, x - 1, k, i]
+                    if y > 0:
+                        s += 2 * errb[prv, x, k, i]
+                        if x > 0:
+                            s += errb[prv, x - 1, k, i]
+                        if x + 1 < width:
+                            s += errb[prv, x + 1, k, i]
+                    ssum[i] = s
+                    if s < smin:
+                        smin = s
+                wsum = 0
+                psum = 0
+                for i in range(npr):
+                    r = ((smin + blend_c) << 16) // (ssum[i] + blend_c)
+                    wgt = (r * r) >> 16
+                    wsum += wgt
+                    psum += wgt * preds[i]
+                p = (psum + (wsum >> 1)) // wsum
+                # residual neighbourhood (quantized residuals, signed, unflipped)
+                qw = resb[r0, x - 1, k] if x > 0 else 0
+                qww = resb[r0, x - 2, k] if x > 1 else 0
+                qn = resb[r1, x, k] if y > 0 else 0
+                qnw = resb[r1, x - 1, k] if (y > 0 and x > 0) else 0
+                qne = resb[r1, x + 1, k] if (y > 0 and x + 1 < width) else 0
+                qnn = resb[r2, x, k] if y > 1 else 0
+                energy = (
+                    2 * abs(qw) + 2 * abs(qn) + abs(qnw) + abs(qne) + abs(qww) + abs(qnn)
+                )
+                if a >= 0:
+                    energy += 2 * abs(qref)
+                le = lq(energy)
+                if le > N_E - 1:
+                    le = N_E - 1
+                lb = lq(smin // (16 * step))
+                if lb > N_E - 1:
+                    lb = N_E - 1
+                # bias correction
+                tex = 0
+                if nb[0] * 16 > p:
+                    tex |= 1
+                if nb[1] * 16 > p:
+                    tex |= 2
+                if nb[2] * 16 > p:
+                    tex |= 4
+                if nb[3] * 16 > p:
+                    tex |= 8
+                if (2 * nb[1] - nb[5]) * 16 > p:
+                    tex |= 16
+                if (2 * nb[0] - nb[4]) * 16 > p:
+                    tex |= 32
+                le16 = le if le < 16 else 15
+                bctx = (k * 16 + le16) * 64 + tex
+                pb = p
+                if bias_n[bctx] > 0:
+                    pb = p + bias_s[bctx] // bias_n[bctx]
+                if pb < 0:
+                    pb = 0
+                elif pb > maxp:
+                    pb = maxp
+                pint = (pb + 8) >> 4
+                frac = pb - pint * 16
+                flip = frac < 0
+                sg = -1 if flip else 1
+                # contexts of the residual decisions
+                sw = 1 if qw * sg > 0 else (2 if qw * sg < 0 else 0)
+                sn = 1 if qn * sg > 0 else (2 if qn * sg < 0 else 0)
+                sr = 1 if qref * sg > 0 else (2 if qref * sg < 0 else 0)
+                lw = lq(abs(qw))
+                if lw > 11:
+                    lw = 11
+                ln = lq(abs(qn))
+                if ln > 11:
+                    ln = 11
+                if a >= 0:
+                    lr = lq(abs(qref))
+                else:
+                    lr = lq(abs(qne))
+                if lr > 7:
+                    lr = 7
+                c0 = le
+                c1 = lw * 12 + ln
+                c2 = le * 8 + lr
+                c3 = lb * 16 + (tex & 15)
+                c4 = ((le >> 1) * 3 + sw) * 9 + sn * 3 + sr
+                c5 = abs(frac) * 27 + sw * 9 + sn * 3 + sr
+                ctxoff[0] = (k * nctx[0] + c0) * NNODE
+                ctxoff[1] = (k * nctx[1] + c1) * NNODE
+                ctxoff[2] = (k * nctx[2] + c2) * NNODE
+                ctxoff[3] = (k * nctx[3] + c3) * NNODE
+                ctxoff[4] = (k * nctx[4] + c4) * NNODE
+                ctxoff[5] = (k * nctx[5] + c5) * NNODE
+                ctxoff[6] = (k * nctx[6]) * NNODE
+                kbase = k * NNODE
+                # residual, quantized in the loop
+                qf = 0
+                if enc:
+                    e = img[y, x, c] - pint
+                    if flip:
+                        e = -e
+                    if e >= 0:
+                        qf = (e + near) // step
+                    else:
+                        qf = -((near - e) // step)
+                mag = abs(qf)
+                node = 0
+                z = code_decision(
+                    enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
+                    kbase + node, apm, (kbase + node) * N_E + le, xin, stretch, squash, recip,
+                    st, buf, mix_lr,
+                )  # fmt: skip
+                if z == 0:
+                    m = mag - 1
+                    kb = bitlen(m) if enc else 0
+                    j = 0
+                    while j < kmax:
+                        node = NODE_UNARY + j
+                        b = code_decision(
+                            enc, 1 if kb > j else 0, node, ctxoff, nm, cm_p, cm_n, limits,
+                            mix_w, kbase + node, apm, (kbase + node) * N_E + le, xin, stretch,
+                            squash, recip, st, buf, mix_lr,
+                        )  # fmt: skip
+                        if b == 0:
+                            break
+                        j += 1
+                    kb = j
+                    if kb <= 1:
+                        mm = kb
+                    else:
+                        mm = 1
+                        for t in range(kb - 1):
+                            if t == 0:
+                                state = 0
+                            elif t == 1:
+                                state = 1 + (mm & 1)
+                            else:
+                                state = 3
+                            node = NODE_MANT + 4 * kb + state
+                            bit = (m >> (kb - 2 - t)) & 1 if enc else 0
+                            b = code_decision(
+                                enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
+                                kbase + node, apm, (kbase + node) * N_E + le, xin, stretch,
+                                squash, recip, st, buf, mix_lr,
+                            )  # fmt: skip
+                            mm = (mm << 1) | b
+                    mag = mm + 1
+                    node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
+                    neg = code_decision(
+                        enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
+                        kbase + node, apm, (kbase + node) * N_E + le, xin, stretch, squash,
+                        recip, st, buf, mix_lr,
+                    )  # fmt: skip
+                    qf = -mag if neg else mag
+                else:
+                    qf = 0
+                # reconstruction
+                er = qf * step
+                q = qf
+                if flip:
+                    er = -er
+                    q = -qf
+                v = pint + er
+                if v < 0:
+                    v = 0
+                elif v > maxval:
+                    v = maxval
+                rec[y, x, c] = v
+                resb[r0, x, k] = q
+                # learn: predictor errors, bias
+                v16 = v * 16
+                for i in range(npr):
+                    errb[cur, x, k, i] = abs(v16 - preds[i])
+                bias_s[bctx] += v16 - p
+                bias_n[bctx] += 1
+                if bias_n[bctx] >= BIAS_LIMIT:
+                    bias_s[bctx] >>= 1
+                    bias_n[bctx] >>= 1
+
+
+class State:
+    """All adaptive state of one coding run (identical initial values on both sides)."""
+
+    def __init__(self, height: int, width: int, channels: int) -> None:
+        nch = channels
+        self.errb = np.zeros((2, width, nch, NP_MAX), dtype=np.int64)
+        self.resb = np.zeros((3, width, nch), dtype=np.int64)
+        self.bias_s = np.zeros(nch * 16 * 64, dtype=np.int64)
+        self.bias_n = np.zeros(nch * 16 * 64, dtype=np.int64)
+        size = int(NCTX.max()) * nch * NNODE
+        self.cm_p = np.full((NM, size), 32768, dtype=np.int64)
+        self.cm_n = np.zeros((NM, size), dtype=np.int64)
+        self.mix_w = np.full(nch * NNODE * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.apm = init_apm(nch * NNODE * N_E, SQUASH).astype(np.int64)
+        self.rec = np.zeros((height, width, nch), dtype=np.int64)
+
+
+def channel_plan(channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coding order and reference channels: RGB(A) codes G, then R (ref G), then B (refs G
+    and R), then A alone; gray is one channel."""
+    if channels == 1:
+        return np.array([0]), np.array([-1]), np.array([-1])
+    order = [1, 0, 2] + ([3] if channels == 4 else [])
+    ref1 = [-1, 1, 1] + ([-1] if channels == 4 else [])
+    ref2 = [-1, -1, 0] + ([-1] if channels == 4 else [])
+    return np.array(order), np.array(ref1), np.array(ref2)
+
+
+def run_rows(
+    enc: bool,
+    y0: int,
+    y1: int,
+    img: np.ndarray,
+    s: State,
+    order: np.ndarray,
+    ref1: np.ndarray,
+    ref2: np.ndarray,
+    maxval: int,
+    near: int,
+    st: np.ndarray,
+    buf: np.ndarray,
+) -> None:
+    """Code rows [y0, y1) in the given direction, updating ``s``, ``st`` and ``buf``."""
+    code_rows(
+        enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
+        s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.apm, st, buf, STRETCH, SQUASH, RECIPROCAL,
+        NCTX, MIX_LR, BLEND_C,
+    )  # fmt: skip
