@@ -25,8 +25,11 @@ from neural_memory.errors import (
     OutputError,
 )
 from neural_memory.images import load_image, save_image
+from neural_memory.pillow_plugin import register
 
 __version__ = "0.1.0"
+
+register()
 
 __all__ = [
     "FORMAT_VERSION",
@@ -45,5 +48,6 @@ __all__ = [
     "encode_file",
     "load_image",
     "read_info",
+    "register",
     "save_image",
 ]

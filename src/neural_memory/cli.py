@@ -67,9 +67,21 @@ def _add_encode(commands) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", type=Path, help="image file (PNG, TIFF, BMP, JPEG, WebP, ...)")
-    p.add_argument("-o", "--output", type=Path, help="output file (default: INPUT with .nmem)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files (PNG, TIFF, BMP, JPEG, WebP, ...), globs or folders",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="output file; for several inputs an output folder that mirrors the input tree "
+        "(default: beside each input, with .nmem)",
+    )
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    _add_batch_options(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--lossless", action="store_true", help="bit-exact coding")
     mode.add_argument(
@@ -110,14 +122,78 @@ def _add_decode(commands) -> None:
         description="Rebuild the image stored in a .nmem file. The format follows the "
         "output's extension (.png by default; 16-bit colour needs .png or .tiff).",
     )
-    p.add_argument("input", type=Path, help=".nmem file")
-    p.add_argument("-o", "--output", type=Path, help="output image (default: INPUT with .png)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help=".nmem files, globs or folders")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="output image; for several inputs an output folder (default: beside each input)",
+    )
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument(
+        "--format",
+        default="png",
+        help="image format of batch outputs, as an extension (default: %(default)s)",
+    )
+    _add_batch_options(p)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=_parse_size, metavar="WxH", help="render at this size (lossy)")
     size.add_argument("--scale", type=float, help="render at this scale, e.g. 2 or 0.5 (lossy)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(run=_run_decode)
+
+
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(
+        "batches",
+        "With several inputs (or a glob or folder), files run in parallel, a failed file is "
+        "reported without stopping the rest, and outputs that already exist are skipped, so "
+        "re-running an interrupted batch resumes it (--force redoes them).",
+    )
+    group.add_argument(
+        "-j", "--jobs", type=int, help="parallel worker processes (default: one per core)"
+    )
+    group.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the batch on a Dask cluster, e.g. tcp://scheduler:8786 (needs [cluster])",
+    )
+
+
+def _is_batch(args: argparse.Namespace) -> bool:
+    if len(args.inputs) > 1 or args.cluster:
+        return True
+    item = args.inputs[0]
+    return any(ch in item for ch in "*?[") or Path(item).is_dir()
+
+
+def _run_batch(args: argparse.Namespace, work, options: dict, suffixes, new_suffix) -> int:
+    from neural_memory.batch import format_summary, plan, run_batch
+
+    if args.jobs is not None and args.jobs < 1:
+        raise OptionError("--jobs must be at least 1")
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise OptionError(f"for several inputs, --output must be a folder: {args.output}")
+    jobs = plan(args.inputs, args.output, suffixes=suffixes, new_suffix=new_suffix)
+    if not jobs:
+        raise OptionError("no input files found")
+    with progress_bar(f"{len(jobs)} files", disable=args.quiet) as progress:
+        summary = run_batch(
+            jobs,
+            work,
+            options,
+            force=args.force,
+            workers=args.jobs,
+            cluster=args.cluster,
+            progress=progress,
+        )
+    if not args.quiet:
+        print(format_summary(summary))
+    else:
+        for result in summary.results:
+            if result.status == "failed":
+                print(f"neural-memory: error: {result.source}: {result.error}", file=sys.stderr)
+    return 0 if summary.ok else 1
 
 
 def _add_info(commands) -> None:
@@ -208,10 +284,15 @@ def _encode_options(args: argparse.Namespace) -> dict:
 
 
 def _run_encode(args: argparse.Namespace) -> int:
-    output = args.output or args.input.with_suffix(".nmem")
     options = _encode_options(args)
-    with progress_bar(f"encoding {args.input.name}", disable=args.quiet) as progress:
-        report = encode_file(args.input, output, force=args.force, progress=progress, **options)
+    if _is_batch(args):
+        from neural_memory.batch import IMAGE_SUFFIXES, encode_job
+
+        return _run_batch(args, encode_job, options, IMAGE_SUFFIXES, ".nmem")
+    source = Path(args.inputs[0])
+    output = args.output or source.with_suffix(".nmem")
+    with progress_bar(f"encoding {source.name}", disable=args.quiet) as progress:
+        report = encode_file(source, output, force=args.force, progress=progress, **options)
     if not args.quiet:
         print(_encode_summary(report))
     return 0
@@ -233,13 +314,19 @@ def _encode_summary(report) -> str:
 
 
 def _run_decode(args: argparse.Namespace) -> int:
-    output = args.output or args.input.with_suffix(".png")
+    if _is_batch(args):
+        from neural_memory.batch import NMEM_SUFFIXES, decode_job
+
+        options = dict(size=args.size, scale=args.scale)
+        return _run_batch(args, decode_job, options, NMEM_SUFFIXES, "." + args.format.lstrip("."))
+    source = Path(args.inputs[0])
+    output = args.output or source.with_suffix(".png")
     start = time.perf_counter()
-    pixels = decode_file(args.input, output, force=args.force, size=args.size, scale=args.scale)
+    pixels = decode_file(source, output, force=args.force, size=args.size, scale=args.scale)
     if not args.quiet:
         height, width, channels = pixels.shape
         print(
-            f"{args.input} -> {output}: {width}x{height}x{channels}, "
+            f"{source} -> {output}: {width}x{height}x{channels}, "
             f"{time.perf_counter() - start:.2f} s"
         )
     return 0

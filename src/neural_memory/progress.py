@@ -1,4 +1,4 @@
-"""Progress bars for long operations (tqdm on stderr, off when not wanted)."""
+"""Progress bars for long operations (tqdm on stderr, only on a terminal)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def progress_bar(description: str, *, disable: bool = False) -> Iterator[Progres
     """Yield a ``progress(done, total, info)`` callback driving a tqdm bar.
 
     ``info`` values (e.g. live ``bpp`` and ``psnr`` of a lossy fit) are shown after the bar.
-    Nothing is drawn when ``disable`` is set or tqdm is missing.
+    The bar appears at the first update, so quick operations and early errors print
+    nothing; it is off when ``disable`` is set, stderr is not a terminal (logs stay clean),
+    or tqdm is missing.
     """
-    if disable:
+    if disable or not sys.stderr.isatty():
         yield None
         return
     try:
@@ -24,9 +26,12 @@ def progress_bar(description: str, *, disable: bool = False) -> Iterator[Progres
     except ImportError:
         yield None
         return
-    bar = tqdm(desc=description, total=None, file=sys.stderr, leave=False, dynamic_ncols=True)
+    bars: list = []
 
     def update(done: int, total: int, info: dict) -> None:
+        if not bars:
+            bars.append(tqdm(desc=description, total=total, file=sys.stderr, leave=False))
+        bar = bars[0]
         if bar.total != total:
             bar.reset(total=total)
         bar.n = done
@@ -40,4 +45,5 @@ def progress_bar(description: str, *, disable: bool = False) -> Iterator[Progres
     try:
         yield update
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()

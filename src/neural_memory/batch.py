@@ -1,0 +1,283 @@
+"""Many files at once: planning, parallel execution, resume, and a summary table.
+
+A batch is a list of :class:`Job` (one source, one output). Jobs run through any
+``concurrent.futures.Executor``: a local process pool by default, or a Dask cluster's
+executor (``--cluster ADDRESS``), so the same code path serves one laptop and many machines.
+Each job catches its own errors, so one bad file is reported and the batch goes on. Outputs
+are written atomically, so an output that exists is complete: re-running the same command
+skips it (resume) unless ``force`` is set.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neural_memory.errors import NeuralMemoryError, OptionError
+
+IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".webp", ".ppm", ".pgm"}
+NMEM_SUFFIXES = {".nmem"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to convert."""
+
+    source: Path
+    output: Path
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What happened to one job; ``error`` is a one-line message when it failed."""
+
+    source: Path
+    output: Path
+    status: str  # "done", "skipped" or "failed"
+    mode: str = ""
+    input_bytes: int = 0
+    output_bytes: int = 0
+    seconds: float = 0.0
+    psnr: float | None = None
+    max_error: int | None = None
+    error: str | None = None
+
+
+@dataclass
+class BatchSummary:
+    """Totals over a batch, for the closing table."""
+
+    results: list[JobResult] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def ok(self) -> bool:
+        return self.count("failed") == 0
+
+
+def expand_inputs(
+    inputs: Iterable[str | os.PathLike], suffixes: set[str]
+) -> list[tuple[Path, Path]]:
+    """Expand files, globs and folders into ``(file, path relative to its root)`` pairs.
+
+    Folders are searched recursively for files with one of ``suffixes``; the relative path
+    lets the output folder mirror the input tree. Explicit files are taken as they are.
+    """
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        text = str(item)
+        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
+        if not matches:
+            raise OptionError(f"no files match {text!r}")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                for child in sorted(path.rglob("*")):
+                    if child.is_file() and child.suffix.lower() in suffixes:
+                        found.append((child, child.relative_to(path)))
+            else:
+                found.append((path, Path(path.name)))
+    seen: set[Path] = set()
+    unique = []
+    for path, rel in found:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append((path, rel))
+    return unique
+
+
+def plan(
+    inputs: Iterable[str | os.PathLike],
+    outdir: Path | None,
+    *,
+    suffixes: set[str],
+    new_suffix: str,
+) -> list[Job]:
+    """Jobs for every input: the output goes to ``outdir`` (mirroring folders) or beside it."""
+    jobs = []
+    for source, rel in expand_inputs(inputs, suffixes):
+        if outdir is None:
+            output = source.with_suffix(new_suffix)
+        else:
+            output = (outdir / rel).with_suffix(new_suffix)
+        jobs.append(Job(source, output))
+    outputs = [job.output.resolve() for job in jobs]
+    if len(set(outputs)) != len(outputs):
+        raise OptionError("two inputs would write the same output file; use an output folder")
+    return jobs
+
+
+def encode_job(job: Job, options: dict, force: bool) -> JobResult:
+    """Encode one file (runs in a worker process; never raises for bad input)."""
+    from neural_memory.api import encode_file
+
+    if job.output.exists() and not force:
+        return JobResult(job.source, job.output, "skipped", output_bytes=job.output.stat().st_size)
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        report = encode_file(job.source, job.output, force=force, **options)
+    except NeuralMemoryError as exc:
+        return JobResult(job.source, job.output, "failed", error=str(exc))
+    return JobResult(
+        job.source,
+        job.output,
+        "done",
+        mode=report.mode,
+        input_bytes=report.input_bytes,
+        output_bytes=report.output_bytes,
+        seconds=report.seconds,
+        psnr=report.psnr,
+        max_error=report.max_error,
+    )
+
+
+def decode_job(job: Job, options: dict, force: bool) -> JobResult:
+    """Decode one file (runs in a worker process; never raises for bad input)."""
+    from neural_memory.api import decode_file
+
+    if job.output.exists() and not force:
+        return JobResult(job.source, job.output, "skipped", output_bytes=job.output.stat().st_size)
+    start = time.perf_counter()
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        decode_file(job.source, job.output, force=force, **options)
+    except NeuralMemoryError as exc:
+        return JobResult(job.source, job.output, "failed", error=str(exc))
+    return JobResult(
+        job.source,
+        job.output,
+        "done",
+        input_bytes=job.source.stat().st_size,
+        output_bytes=job.output.stat().st_size,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _init_worker(threads: int) -> None:
+    # Each process gets its share of the cores; oversubscription makes a pool slower.
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["NUMBA_NUM_THREADS"] = str(threads)
+
+
+def make_executor(workers: int, cluster: str | None) -> Executor:
+    """A local process pool, or the executor of the Dask cluster at ``cluster``."""
+    if cluster:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise OptionError(
+                "--cluster needs Dask distributed: pip install 'neural-memory[cluster]'"
+            ) from None
+        try:
+            client = Client(cluster, timeout="10s")
+        except OSError as exc:
+            raise OptionError(f"cannot reach the Dask scheduler at {cluster}: {exc}") from None
+        return _ClientExecutor(client)
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(1,))
+
+
+class _ClientExecutor(Executor):
+    """A Dask client's executor that also closes the client when the batch ends."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._executor = client.get_executor(pure=False)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        self._executor.shutdown(wait=wait)
+        self._client.close()
+
+
+def run_batch(
+    jobs: list[Job],
+    work: Callable[[Job, dict, bool], JobResult],
+    options: dict,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    cluster: str | None = None,
+    progress: Callable[[int, int, dict], None] | None = None,
+) -> BatchSummary:
+    """Run every job through ``work`` (``encode_job`` or ``decode_job``), in parallel.
+
+    With one worker and no cluster the jobs run in this process, in order (no pool start-up,
+    easiest to debug). Results come back in input order.
+    """
+    workers = workers or default_workers()
+    start = time.perf_counter()
+    results: dict[int, JobResult] = {}
+    total = len(jobs)
+    if workers == 1 and not cluster:
+        for index, job in enumerate(jobs):
+            results[index] = work(job, options, force)
+            if progress:
+                progress(index + 1, total, {"failed": _failed(results)})
+    else:
+        executor = make_executor(workers, cluster)
+        try:
+            futures = {executor.submit(work, job, options, force): i for i, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if progress:
+                    progress(len(results), total, {"failed": _failed(results)})
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+    ordered = [results[i] for i in range(total)]
+    return BatchSummary(ordered, time.perf_counter() - start)
+
+
+def _failed(results: dict[int, JobResult]) -> int:
+    return sum(r.status == "failed" for r in results.values())
+
+
+def format_summary(summary: BatchSummary) -> str:
+    """A table a person reads after a batch: one row per file, then the totals."""
+    rows = [
+        f"{'file':40} {'status':8} {'bytes in':>12} {'bytes out':>12} {'ratio':>7} {'quality':>12}"
+    ]
+    for r in summary.results:
+        ratio = f"{r.input_bytes / r.output_bytes:.2f}" if r.output_bytes and r.input_bytes else ""
+        if r.status == "failed":
+            quality = r.error or ""
+        elif r.mode == "lossless":
+            quality = "exact" if r.max_error == 0 else f"NOT EXACT ({r.max_error})"
+        elif r.mode == "near-lossless":
+            quality = f"max err {r.max_error}"
+        elif r.psnr is not None:
+            quality = f"{r.psnr:.2f} dB"
+        else:
+            quality = ""
+        name = str(r.source)
+        name = name if len(name) <= 40 else "..." + name[-37:]
+        sizes = f"{r.input_bytes:>12,} {r.output_bytes:>12,}"
+        rows.append(f"{name:40} {r.status:8} {sizes} {ratio:>7} {quality}")
+    done = [r for r in summary.results if r.status == "done"]
+    bytes_in = sum(r.input_bytes for r in done)
+    bytes_out = sum(r.output_bytes for r in done)
+    ratio = f"{bytes_in / bytes_out:.2f}x" if bytes_out else "-"
+    rows.append(
+        f"{len(summary.results)} files: {summary.count('done')} done, "
+        f"{summary.count('skipped')} skipped (output exists), {summary.count('failed')} failed; "
+        f"{bytes_in:,} -> {bytes_out:,} bytes ({ratio}) in {summary.wall_seconds:.1f} s"
+    )
+    return "\n".join(rows)

@@ -1,0 +1,109 @@
+"""Batches: folders mirrored, per-file errors, resume, local pool and a real Dask cluster."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import smooth_image
+from neural_memory.batch import encode_job, plan, run_batch
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    (root / "sub").mkdir(parents=True)
+    for i, rel in enumerate(["a.png", "b.png", "sub/c.png"]):
+        Image.fromarray(smooth_image(12 + i, 16, 3, seed=i)).save(root / rel)
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "neural_memory", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_folder_batch_mirrors_tree_and_resumes(tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = cli("encode", str(tree), "--lossless", "-o", str(out), "-j", "2")
+    assert result.returncode == 0, result.stderr
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.nmem"))
+    assert made == ["a.nmem", "b.nmem", "sub/c.nmem"]
+    assert "3 done, 0 skipped" in result.stdout and "exact" in result.stdout
+    (out / "b.nmem").unlink()
+    again = cli("encode", str(tree), "--lossless", "-o", str(out), "-j", "1")
+    assert "1 done, 2 skipped" in again.stdout, again.stdout
+    back = tmp_path / "back"
+    decoded = cli("decode", str(out), "-o", str(back))
+    assert decoded.returncode == 0, decoded.stderr
+    for rel in ["a", "b", "sub/c"]:
+        original = np.asarray(Image.open(tree / f"{rel}.png"))
+        assert np.array_equal(np.asarray(Image.open(back / f"{rel}.png")), original)
+
+
+def test_a_bad_file_is_reported_and_the_batch_goes_on(tree: Path, tmp_path: Path) -> None:
+    (tree / "broken.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "out"
+    result = cli("encode", str(tree / "*.png"), "--lossless", "-o", str(out), "-j", "1")
+    assert result.returncode == 1
+    assert "failed" in result.stdout and "broken.png" in result.stdout
+    assert (out / "a.nmem").is_file() and (out / "b.nmem").is_file()
+    assert "Traceback" not in result.stderr
+
+
+def test_pool_and_sequential_give_identical_bytes(tree: Path, tmp_path: Path) -> None:
+    options = dict(mode="near-lossless", near=2)
+    seq = plan([tree], tmp_path / "seq", suffixes={".png"}, new_suffix=".nmem")
+    par = plan([tree], tmp_path / "par", suffixes={".png"}, new_suffix=".nmem")
+    assert run_batch(seq, encode_job, options, workers=1).ok
+    assert run_batch(par, encode_job, options, workers=2).ok
+    for a, b in zip(seq, par, strict=True):
+        assert a.output.read_bytes() == b.output.read_bytes()
+
+
+def test_dask_cluster_batch_matches_local(tree: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    local = tmp_path / "local"
+    assert cli("encode", str(tree), "--lossless", "-o", str(local), "-q").returncode == 0
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        remote = tmp_path / "remote"
+        result = cli(
+            "encode",
+            str(tree),
+            "--lossless",
+            "-o",
+            str(remote),
+            "--cluster",
+            cluster.scheduler_address,
+        )
+        assert result.returncode == 0, result.stderr
+    for path in local.rglob("*.nmem"):
+        assert (remote / path.relative_to(local)).read_bytes() == path.read_bytes()
+
+
+def test_unreachable_cluster_is_a_clear_error(tree: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    result = cli(
+        "encode",
+        str(tree),
+        "--lossless",
+        "-o",
+        str(tmp_path / "o"),
+        "--cluster",
+        "tcp://127.0.0.1:9",
+    )
+    assert result.returncode == 1
+    assert "Dask scheduler" in result.stderr and "Traceback" not in result.stderr
