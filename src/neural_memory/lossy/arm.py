@@ -1,0 +1,108 @@
+"""Fixed-point autoregressive entropy model (ARM) over the latents, in numba.
+
+One small MLP, shared by all levels, reads ``K`` causal neighbours of a latent (same level,
+zero outside the grid) and outputs a mean and a log-scale in 2**FP_BITS fixed point. The
+encoder calls :func:`latent_symbols` and the decoder :func:`decode_latents`; both evaluate the
+MLP with the same integer function :func:`_arm_eval`, so the probabilities used for coding are
+bit-identical on both sides and on every machine.
+
+Layers are packed as ``(w1, b1, w2, b2, w3, b3)`` int64 with per-layer shifts ``qs``; biases are
+stored at 2**q and shifted up by FP_BITS inside (the input latents enter as ``y << FP_BITS``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from neural_memory.entropy.laplace import CDF, FP_BITS, pull_value, push_value, table_row
+
+# causal neighbourhood (dy, dx), same level
+CTX_OFFSETS = np.array(
+    [
+        (-3, 0),
+        (-2, -1), (-2, 0), (-2, 1),
+        (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
+        (0, -3), (0, -2), (0, -1),
+    ],
+    dtype=np.int64,
+)  # fmt: skip
+N_CTX = CTX_OFFSETS.shape[0]
+PAD = 3
+ACT_CLIP = (1 << 30) - 1
+LATENT_MAX = (1 << 14) - 1
+
+
+@njit(cache=True, inline="always")
+def _layer(x, w, b, q, relu, out):
+    n_in, n_out = w.shape
+    half = np.int64(1) << (q - 1)
+    for j in range(n_out):
+        acc = b[j] << FP_BITS
+        for i in range(n_in):
+            acc += x[i] * w[i, j]
+        v = (acc + half) >> q
+        if relu and v < 0:
+            v = 0
+        if v > ACT_CLIP:
+            v = ACT_CLIP
+        elif v < -ACT_CLIP:
+            v = -ACT_CLIP
+        out[j] = v
+
+
+@njit(cache=True, inline="always")
+def _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o):
+    _layer(ctx, w1, b1, qs[0], True, h1)
+    _layer(h1, w2, b2, qs[1], True, h2)
+    _layer(h2, w3, b3, qs[2], False, o)
+
+
+@njit(cache=True)
+def latent_symbols(padded, w1, b1, w2, b2, w3, b3, qs, starts, freqs, k):
+    """Append the rANS symbols of one level (``padded``: (h+PAD, w+2*PAD) int64, latents at
+    [PAD:, PAD:-PAD]) to ``starts``/``freqs`` from index ``k``; returns the new ``k``."""
+    hp, wp = padded.shape
+    h = hp - PAD
+    w = wp - 2 * PAD
+    ctx = np.empty(N_CTX, np.int64)
+    h1 = np.empty(w1.shape[1], np.int64)
+    h2 = np.empty(w2.shape[1], np.int64)
+    o = np.empty(2, np.int64)
+    for y in range(h):
+        for x in range(w):
+            for c in range(N_CTX):
+                ctx[c] = padded[PAD + y + CTX_OFFSETS[c, 0], PAD + x + CTX_OFFSETS[c, 1]] << FP_BITS
+            _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o)
+            center, row = table_row(o[0], o[1])
+            k = push_value(padded[PAD + y, PAD + x], center, row, CDF, starts, freqs, k)
+    return k
+
+
+@njit(cache=True)
+def decode_level(st, buf, h, w, w1, b1, w2, b2, w3, b3, qs):
+    """Decode one level of ``h`` x ``w`` latents; returns the padded grid (see latent_symbols)."""
+    padded = np.zeros((h + PAD, w + 2 * PAD), np.int64)
+    ctx = np.empty(N_CTX, np.int64)
+    h1 = np.empty(w1.shape[1], np.int64)
+    h2 = np.empty(w2.shape[1], np.int64)
+    o = np.empty(2, np.int64)
+    for y in range(h):
+        for x in range(w):
+            for c in range(N_CTX):
+                ctx[c] = padded[PAD + y + CTX_OFFSETS[c, 0], PAD + x + CTX_OFFSETS[c, 1]] << FP_BITS
+            _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o)
+            center, row = table_row(o[0], o[1])
+            v = pull_value(st, buf, center, row, CDF)
+            if v > LATENT_MAX or v < -LATENT_MAX:
+                st[2] = 1
+                v = 0
+            padded[PAD + y, PAD + x] = v
+        if st[2] != 0:
+            return padded
+    return padded
+
+
+def pad_level(level: np.ndarray) -> np.ndarray:
+    """Zero-pad a level (top and both sides) into the layout the numba loops index."""
+    return np.pad(level.astype(np.int64), ((PAD, 0), (PAD, PAD)))

@@ -1,0 +1,132 @@
+"""Payload layout of the lossy engine (the container adds magic, version, size and CRC).
+
+::
+
+    u8  payload version (1)
+    u8  n_levels            1..8
+    u8  arm_hidden          1..32   (ARM: N_CTX -> A -> A -> 2)
+    u8  n_syn               1..4    number of synthesis linear layers
+    u8  * (n_syn - 1)       hidden widths, 1..64 (input width = n_levels, output = channels)
+    (u8 q, u8 scale_idx) * (3 + n_syn)   per module: weight step 2**-q and Laplace prior row
+    ...                     one rANS stream: every module's weights (row-major, then bias),
+                            then the latents level by level, finest first, raster order
+
+All integers in the stream are coded with the committed Laplace table: weights around 0 with
+the module's scale row, latents with the ARM's integer mean / scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, pull_value, push_value
+from neural_memory.errors import FormatError
+from neural_memory.lossy.arm import N_CTX
+
+PAYLOAD_VERSION = 1
+MAX_LEVELS = 8
+MAX_ARM_HIDDEN = 32
+MAX_SYN_LAYERS = 4
+MAX_SYN_WIDTH = 64
+MAX_Q = 15
+WEIGHT_MAX = (1 << 15) - 1
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Shape of the representation; everything the decoder needs besides the weights."""
+
+    n_levels: int = 7
+    arm_hidden: int = 16
+    syn_hidden: tuple[int, ...] = (24,)
+    channels: int = 3
+
+    def module_shapes(self) -> list[tuple[int, int]]:
+        a = self.arm_hidden
+        shapes = [(N_CTX, a), (a, a), (a, 2)]
+        widths = [self.n_levels, *self.syn_hidden, self.channels]
+        shapes += [(widths[i], widths[i + 1]) for i in range(len(widths) - 1)]
+        return shapes
+
+
+@dataclass
+class QuantModule:
+    """One integer layer: weight (in, out) and bias (out,) at step 2**-q."""
+
+    w: np.ndarray
+    b: np.ndarray
+    q: int
+    scale_idx: int = 0
+
+
+def weight_row(scale_idx: int) -> int:
+    return scale_idx * NFRAC
+
+
+def push_module(m: QuantModule, starts: np.ndarray, freqs: np.ndarray, k: int) -> int:
+    row = weight_row(m.scale_idx)
+    for v in np.concatenate([m.w.ravel(), m.b.ravel()]):
+        k = push_value(int(v), 0, row, CDF, starts, freqs, k)
+    return k
+
+
+@njit(cache=True)
+def _pull_ints(st, buf, n, row):
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = pull_value(st, buf, 0, row, CDF)
+    return out
+
+
+def write_header(arch: ArchConfig, modules: list[QuantModule]) -> bytes:
+    head = [PAYLOAD_VERSION, arch.n_levels, arch.arm_hidden, len(arch.syn_hidden) + 1]
+    head += list(arch.syn_hidden)
+    for m in modules:
+        head += [m.q, m.scale_idx]
+    return bytes(head)
+
+
+def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[int, int]], int]:
+    """Parse and validate the header; returns (arch, [(q, scale_idx)...], stream offset)."""
+    if len(payload) < 4:
+        raise FormatError("lossy payload truncated (header)")
+    version, n_levels, arm_hidden, n_syn = payload[0], payload[1], payload[2], payload[3]
+    if version != PAYLOAD_VERSION:
+        raise FormatError(f"unsupported lossy payload version {version}")
+    if not (1 <= n_levels <= MAX_LEVELS and 1 <= arm_hidden <= MAX_ARM_HIDDEN):
+        raise FormatError("lossy payload: bad level count or ARM width")
+    if not (1 <= n_syn <= MAX_SYN_LAYERS):
+        raise FormatError("lossy payload: bad synthesis depth")
+    pos = 4
+    if len(payload) < pos + n_syn - 1:
+        raise FormatError("lossy payload truncated (header)")
+    hidden = tuple(payload[pos : pos + n_syn - 1])
+    if any(not (1 <= h <= MAX_SYN_WIDTH) for h in hidden):
+        raise FormatError("lossy payload: bad synthesis width")
+    pos += n_syn - 1
+    arch = ArchConfig(n_levels, arm_hidden, hidden, channels)
+    n_mod = len(arch.module_shapes())
+    if len(payload) < pos + 2 * n_mod + 4:
+        raise FormatError("lossy payload truncated (header)")
+    qs = []
+    for i in range(n_mod):
+        q, si = payload[pos + 2 * i], payload[pos + 2 * i + 1]
+        if not (1 <= q <= MAX_Q and 0 <= si < NSCALE):
+            raise FormatError("lossy payload: bad quantisation parameters")
+        qs.append((q, si))
+    return arch, qs, pos + 2 * n_mod
+
+
+def pull_modules(
+    st: np.ndarray, buf: np.ndarray, arch: ArchConfig, qs: list[tuple[int, int]]
+) -> list[QuantModule]:
+    mods = []
+    for (n_in, n_out), (q, si) in zip(arch.module_shapes(), qs, strict=True):
+        vals = _pull_ints(st, buf, n_in * n_out + n_out, weight_row(si))
+        if st[2] != 0 or np.abs(vals).max() > WEIGHT_MAX:
+            raise FormatError("lossy payload: corrupted network weights")
+        mods.append(QuantModule(vals[: n_in * n_out].reshape(n_in, n_out), vals[n_in * n_out :], q))
+    return mods

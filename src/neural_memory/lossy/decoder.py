@@ -1,0 +1,67 @@
+"""Lossy decoder: payload -> pixels, numpy and numba only (no PyTorch), integer arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neural_memory.entropy.rans import rans_decode_init
+from neural_memory.errors import FormatError, OptionError
+from neural_memory.lossy.arm import PAD, decode_level
+from neural_memory.lossy.bitstream import QuantModule, pull_modules, read_header
+from neural_memory.lossy.fixed_point import (
+    level_shapes,
+    resize_features,
+    synthesize,
+    upsample_levels,
+)
+
+MAX_PIXELS = 1 << 28
+MAX_OUTPUT_PIXELS = 1 << 28
+
+
+def decode_latents(
+    st: np.ndarray, buf: np.ndarray, shapes: list[tuple[int, int]], arm: list[QuantModule]
+) -> list[np.ndarray]:
+    qs = np.array([m.q for m in arm], np.int64)
+    levels = []
+    for h, w in shapes:
+        padded = decode_level(st, buf, h, w, arm[0].w, arm[0].b, arm[1].w, arm[1].b,
+                              arm[2].w, arm[2].b, qs)  # fmt: skip
+        if st[2] != 0:
+            raise FormatError("lossy payload: corrupted or truncated latent stream")
+        levels.append(padded[PAD:, PAD:-PAD].copy())
+    return levels
+
+
+def decode_lossy(
+    payload: bytes,
+    height: int,
+    width: int,
+    channels: int,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode an engine payload to an (H', W', C) uint8 image.
+
+    ``size=(W', H')`` renders the representation on another grid: the full-resolution latent
+    features are resampled (integer bilinear) before the synthesis. Corrupted input raises
+    :class:`FormatError`; every count read is bounded by the header sizes.
+    """
+    if channels not in (1, 3):
+        raise FormatError(f"lossy payload: unsupported channel count {channels}")
+    if not (height >= 1 and width >= 1 and height * width <= MAX_PIXELS):
+        raise FormatError("lossy payload: bad image size")
+    arch, qs, off = read_header(payload, channels)
+    buf = np.frombuffer(payload, dtype=np.uint8)
+    st = rans_decode_init(buf, off)
+    modules = pull_modules(st, buf, arch, qs)
+    arm, syn = modules[:3], modules[3:]
+    shapes = level_shapes(height, width, arch.n_levels)
+    levels = decode_latents(st, buf, shapes, arm)
+    feat = upsample_levels(levels, height, width)
+    if size is not None:
+        out_w, out_h = int(size[0]), int(size[1])
+        if not (out_w >= 1 and out_h >= 1 and out_w * out_h <= MAX_OUTPUT_PIXELS):
+            raise OptionError("requested output size out of range")
+        if (out_h, out_w) != (height, width):
+            feat = resize_features(feat, out_h, out_w)
+    return synthesize(feat, [(m.w, m.b, m.q) for m in syn])

@@ -1,0 +1,80 @@
+"""Lossy encoder: trains the representation of one image and writes the payload (PyTorch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from neural_memory.errors import ImageError, MissingDependencyError
+from neural_memory.lossy.config import LossyConfig
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependencyError(
+        "lossy encoding needs PyTorch: pip install torch (CPU wheels: "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+    ) from exc
+
+from neural_memory.entropy.rans import rans_encode
+from neural_memory.lossy.arm import LATENT_MAX
+from neural_memory.lossy.bitstream import ArchConfig, QuantModule, push_module, write_header
+from neural_memory.lossy.model import CodecModel
+from neural_memory.lossy.presets import DEFAULT_LMBDA, preset
+from neural_memory.lossy.quantize import latent_stream, quantise_networks
+from neural_memory.lossy.train import TrainConfig, train
+
+
+def build_payload(
+    arch: ArchConfig, arm: list[QuantModule], syn: list[QuantModule], levels: list[np.ndarray]
+) -> bytes:
+    modules = arm + syn
+    n_w = sum(m.w.size + m.b.size for m in modules)
+    ws = np.empty(n_w * 45 + 64, np.int64)
+    wf = np.empty_like(ws)
+    k = 0
+    for m in modules:
+        k = push_module(m, ws, wf, k)
+    ls, lf = latent_stream(levels, arm)
+    stream = rans_encode(np.concatenate([ws[:k], ls]), np.concatenate([wf[:k], lf]))
+    return write_header(arch, modules) + stream.tobytes()
+
+
+def fit(
+    image: np.ndarray,
+    arch: ArchConfig,
+    tcfg: TrainConfig,
+    lmbda: float,
+    seed: int = 0,
+    progress: Callable[[int, int, dict], None] | None = None,
+) -> bytes:
+    h, w, c = image.shape
+    target = torch.from_numpy(image.reshape(-1, c).astype(np.float32) / 255.0)
+    torch.manual_seed(seed)
+    model = CodecModel(h, w, arch)
+    log = train(model, target, lmbda, tcfg, seed=seed, progress=progress)
+    print("train log", log)
+    levels = [
+        np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)
+        for y in model.latents
+    ]
+    arm, syn = quantise_networks(model, levels, target, lmbda)
+    return build_payload(arch, arm, syn, levels)
+
+
+def encode_lossy(
+    image: np.ndarray,
+    config: LossyConfig,
+    progress: Callable[[int, int, dict], None] | None = None,
+) -> bytes:
+    """Encode an (H, W, C) uint8 image (C in {1, 3}) to the lossy engine payload."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise ImageError("lossy encoder needs an (H, W, 1|3) uint8 array")
+    if config.device != "cpu" and not torch.cuda.is_available():
+        raise MissingDependencyError(f"device {config.device!r} is not available")
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    arch, tcfg = preset(config.preset, image.shape[2])
+    lmbda = config.lmbda if config.lmbda is not None else DEFAULT_LMBDA
+    return fit(image, arch, tcfg, lmbda, config.seed, progress)

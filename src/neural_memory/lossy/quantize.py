@@ -1,0 +1,124 @@
+"""Post-training quantisation of the networks: per-module power-of-two step search.
+
+Why power-of-two steps: the decoder rescales with a shift. Each module's step 2**-q is chosen
+to minimise the real rate-distortion cost: distortion through the float synthesis with the
+dequantised weights, weight bits under the best Laplace prior row, and (for the ARM) the exact
+latent bits from the integer ARM that the decoder will run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, RADIUS
+from neural_memory.entropy.rans import PROB_BITS
+from neural_memory.lossy.arm import latent_symbols, pad_level
+from neural_memory.lossy.bitstream import WEIGHT_MAX, QuantModule
+from neural_memory.lossy.model import CodecModel
+
+_FREQ = np.diff(CDF, axis=1)
+# bits of value d under weight row si (centre 0), for |d| <= RADIUS; escapes costed roughly
+_BITS = PROB_BITS - np.log2(_FREQ[::NFRAC].astype(np.float64))  # (NSCALE, NSYM)
+
+
+def int_bits(vals: np.ndarray) -> tuple[float, int]:
+    """(bits, best scale index) of integers coded around 0 with one Laplace row."""
+    v = vals.ravel().astype(np.int64)
+    inside = np.clip(v, -RADIUS - 1, RADIUS + 1) + RADIUS + 1
+    esc = np.abs(v) > RADIUS
+    extra = np.where(esc, 2 * np.log2(np.maximum(np.abs(v) - RADIUS, 1)) + 1, 0.0).sum()
+    costs = _BITS[:, inside].sum(axis=1) + extra
+    si = int(np.argmin(costs))
+    return float(costs[si]), si
+
+
+def quantise_layer(layer: torch.nn.Linear, q: int) -> QuantModule:
+    w = layer.weight.detach().double().numpy().T  # (in, out)
+    b = layer.bias.detach().double().numpy()
+    wi = np.clip(np.round(w * 2.0**q), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int64)
+    bi = np.clip(np.round(b * 2.0**q), -WEIGHT_MAX, WEIGHT_MAX).astype(np.int64)
+    _, si = int_bits(np.concatenate([wi.ravel(), bi]))
+    return QuantModule(wi, bi, q, si)
+
+
+def module_bits(m: QuantModule) -> float:
+    return int_bits(np.concatenate([m.w.ravel(), m.b.ravel()]))[0]
+
+
+def set_layer(layer: torch.nn.Linear, m: QuantModule) -> None:
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(m.w.T / 2.0**m.q))
+        layer.bias.copy_(torch.from_numpy(m.b / 2.0**m.q))
+
+
+def latent_bits(levels: list[np.ndarray], arm: list[QuantModule]) -> float:
+    """Exact bits of the latents under the integer ARM (what the rANS coder will spend)."""
+    starts, freqs = latent_stream(levels, arm)
+    return float(np.sum(PROB_BITS - np.log2(freqs.astype(np.float64))))
+
+
+def latent_stream(
+    levels: list[np.ndarray], arm: list[QuantModule]
+) -> tuple[np.ndarray, np.ndarray]:
+    n = sum(lv.size for lv in levels)
+    starts = np.empty(n * 4 + 64, np.int64)
+    freqs = np.empty(n * 4 + 64, np.int64)
+    qs = np.array([m.q for m in arm], np.int64)
+    k = 0
+    for lv in levels:
+        if k + 45 * lv.size > starts.shape[0]:  # escapes need room; grow rarely
+            grow = k + 45 * lv.size
+            starts = np.resize(starts, grow)
+            freqs = np.resize(freqs, grow)
+        k = latent_symbols(pad_level(lv), arm[0].w, arm[0].b, arm[1].w, arm[1].b,
+                           arm[2].w, arm[2].b, qs, starts, freqs, k)  # fmt: skip
+    return starts[:k], freqs[:k]
+
+
+@torch.no_grad()
+def quantise_networks(
+    model: CodecModel,
+    levels: list[np.ndarray],
+    target: torch.Tensor,
+    lmbda: float,
+    q_range: range = range(3, 14),
+) -> tuple[list[QuantModule], list[QuantModule]]:
+    """Returns (arm modules, synthesis modules); leaves the model's layers dequantised."""
+    n_pix = target.shape[0]
+    ys = [torch.from_numpy(lv.astype(np.float32)) for lv in levels]
+    feat = model.upsample(ys)
+    x = feat.reshape(feat.shape[0], -1).T.contiguous()
+
+    def syn_cost() -> float:
+        return float(((model.synth(x) - target) ** 2).mean())
+
+    syn_mods: list[QuantModule] = []
+    for layer in model.syn:
+        w0, b0 = layer.weight.clone(), layer.bias.clone()
+        best = None
+        for q in q_range:
+            m = quantise_layer(layer, q)
+            set_layer(layer, m)
+            cost = syn_cost() + lmbda * module_bits(m) / n_pix
+            if best is None or cost < best[0]:
+                best = (cost, m)
+            layer.weight.copy_(w0)
+            layer.bias.copy_(b0)
+        syn_mods.append(best[1])
+        set_layer(layer, best[1])
+
+    arm_mods = [quantise_layer(layer, 8) for layer in model.arm]
+    for i, layer in enumerate(model.arm):
+        best = None
+        for q in q_range:
+            arm_mods[i] = quantise_layer(layer, q)
+            bits = latent_bits(levels, arm_mods) + sum(module_bits(m) for m in arm_mods)
+            if best is None or bits < best[0]:
+                best = (bits, arm_mods[i])
+        arm_mods[i] = best[1]
+    return arm_mods, syn_mods
+
+
+def clamp_scale_idx(si: int) -> int:
+    return max(0, min(NSCALE - 1, si))
