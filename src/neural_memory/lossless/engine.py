@@ -28,12 +28,13 @@ NNODE = 100  # decision nodes: 0 zero flag, 1..19 unary, 20..91 mantissa, 96..99
 NODE_UNARY = 1
 NODE_MANT = 20
 NODE_SIGN = 96
-NCTX = np.array([24, 144, 192, 384, 324, 243, 1], dtype=np.int64)
+NCTX = np.array([24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374], dtype=np.int64)
 NM = NCTX.shape[0]
+NL = 12
 N_E = 24  # levels of the quantized error energy
-LIMITS = np.array([255, 255, 255, 255, 255, 255, 255], dtype=np.int64)
-MIX_LR = 6
-BLEND_C = 8
+LIMITS = np.array([255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255], dtype=np.int64)
+# tunable integers (part of the format: changing one changes every payload)
+PARAMS = np.array([6, 8, 64, 0, 2, 1, 0], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
 BIAS_LIMIT = 64
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
@@ -49,6 +50,18 @@ def lq(v: int) -> int:
         t >>= 1
         b += 1
     return 2 * b + ((v >> (b - 1)) & 1)
+
+
+@njit(cache=True)
+def qd(d: int, sg: int, step: int) -> int:
+    """Signed 9-level quantization of a prediction difference (1/16 units) in the residual's
+    flipped orientation: 0 for |d| < 1/2 sample step, then 4 levels per sign."""
+    v = (d * sg) // (8 * step)
+    if v == 0:
+        return 4
+    m = abs(v)
+    lv = 1 if m < 2 else (2 if m < 4 else (3 if m < 12 else 4))
+    return 4 + lv if v > 0 else 4 - lv
 
 
 @njit(cache=True)
@@ -87,8 +100,10 @@ def code_rows(
     squash,
     recip,
     nctx,
-    mix_lr,
-    blend_c,
+    cbase,
+    params,
+    lms_w,
+    vacc,
 ):
     height, width, nch = rec.shape
     mid = (maxval + 1) >> 1
@@ -98,12 +113,21 @@ def code_rows(
     kmax = bitlen(maxmag - 1)
     maxp = maxval * 16
     nm = nctx.shape[0]
+    mix_lr = params[0]
+    blend_c = params[1]
+    lms_mu = params[2]
+    lms_on = params[3]
+    bl_exp = params[4]
+    bl_ext = params[5]
+    bl_vd = params[6]
+    lx = np.zeros(NL, dtype=np.int64)
     nb = np.zeros(8, dtype=np.int64)
     rb = np.zeros(8, dtype=np.int64)
     preds = np.zeros(NP_MAX, dtype=np.int64)
     ssum = np.zeros(NP_MAX, dtype=np.int64)
     ctxoff = np.zeros(nm, dtype=np.int64)
     xin = np.zeros(nm + 1, dtype=np.int64)
+    rb_a = np.zeros(4, dtype=np.int64)
     for y in range(y0, y1):
         cur = y & 1
         prv = cur ^ 1
@@ -120,6 +144,8 @@ def code_rows(
                 qref = 0
                 if a >= 0:
                     fetch(rec, y, x, a, width, mid, rb)
+                    for j in range(4):
+                        rb_a[j] = rb[j]
                     inter(nb, rb, rec[y, x, a], preds, npr)
                     npr += N_INTER
                     ka = 0
@@ -144,6 +170,13 @@ def code_rows(
                             s += errb[prv, x - 1, k, i]
                         if x + 1 < width:
                             s += errb[prv, x + 1, k, i]
+                    if bl_ext:
+                        if x > 1:
+                            s += errb[cur, x - 2, k, i]
+                        if y > 0 and x + 2 < width:
+                            s += errb[prv, x + 2, k, i]
+                    if bl_vd > 0:
+                        s += vacc[x, k, i] >> 3
                     ssum[i] = s
                     if s < smin:
                         smin = s
@@ -151,10 +184,36 @@ def code_rows(
                 psum = 0
                 for i in range(npr):
                     r = ((smin + blend_c) << 16) // (ssum[i] + blend_c)
-                    wgt = (r * r) >> 16
+                    if bl_exp == 1:
+                        wgt = r
+                    elif bl_exp == 2:
+                        wgt = (r * r) >> 16
+                    else:
+                        wgt = (((r * r) >> 16) * r) >> 16
                     wsum += wgt
                     psum += wgt * preds[i]
                 p = (psum + (wsum >> 1)) // wsum
+                # NLMS cascade: predicts the blend's error from neighbour deviations
+                nl = 7
+                for j in range(7):
+                    lx[j] = nb[j] * 16 - p
+                if a >= 0:
+                    r0v = rec[y, x, a]
+                    lx[7] = (r0v - rb_a[0]) * 16
+                    lx[8] = (r0v - rb_a[1]) * 16
+                    lx[9] = (r0v - rb_a[2]) * 16
+                    lx[10] = (r0v - rb_a[3]) * 16
+                    lx[11] = qref * step * 16
+                    nl = 12
+                lms_dp = 0
+                lms_en = 0
+                if lms_on:
+                    for j in range(nl):
+                        lms_dp += lms_w[k, j] * lx[j]
+                        lms_en += lx[j] * lx[j]
+                    lms_dp >>= 16
+                    p0 = p
+                    p = p + lms_dp
                 # residual neighbourhood (quantized residuals, signed, unflipped)
                 qw = resb[r0, x - 1, k] if x > 0 else 0
                 qww = resb[r0, x - 2, k] if x > 1 else 0
@@ -222,13 +281,27 @@ def code_rows(
                 c3 = lb * 16 + (tex & 15)
                 c4 = ((le >> 1) * 3 + sw) * 9 + sn * 3 + sr
                 c5 = abs(frac) * 27 + sw * 9 + sn * 3 + sr
-                ctxoff[0] = (k * nctx[0] + c0) * NNODE
-                ctxoff[1] = (k * nctx[1] + c1) * NNODE
-                ctxoff[2] = (k * nctx[2] + c2) * NNODE
-                ctxoff[3] = (k * nctx[3] + c3) * NNODE
-                ctxoff[4] = (k * nctx[4] + c4) * NNODE
-                ctxoff[5] = (k * nctx[5] + c5) * NNODE
-                ctxoff[6] = (k * nctx[6]) * NNODE
+                ctxoff[0] = cbase[0] + (k * nctx[0] + c0) * NNODE
+                ctxoff[1] = cbase[1] + (k * nctx[1] + c1) * NNODE
+                ctxoff[2] = cbase[2] + (k * nctx[2] + c2) * NNODE
+                ctxoff[3] = cbase[3] + (k * nctx[3] + c3) * NNODE
+                ctxoff[4] = cbase[4] + (k * nctx[4] + c4) * NNODE
+                ctxoff[5] = cbase[5] + (k * nctx[5] + c5) * NNODE
+                ctxoff[6] = cbase[6] + (k * nctx[6]) * NNODE
+                c7 = le * 24 + lb
+                ia = N_SPATIAL + 2 if a >= 0 else 3
+                c8 = (qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)) * 9 + qd(
+                    preds[ia] - pb, sg, step
+                )
+                ctxoff[7] = cbase[7] + (k * nctx[7] + c7) * NNODE
+                ctxoff[8] = cbase[8] + (k * nctx[8] + c8) * NNODE
+                c9 = (le >> 1) * 81 + qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)
+                ib = N_SPATIAL if a >= 0 else 6
+                c10 = (
+                    ((lb >> 2) * 9 + qd(preds[2] - pb, sg, step)) * 9 + qd(preds[10] - pb, sg, step)
+                ) * 9 + qd(preds[ib] - pb, sg, step)
+                ctxoff[9] = cbase[9] + (k * nctx[9] + c9) * NNODE
+                ctxoff[10] = cbase[10] + (k * nctx[10] + c10) * NNODE
                 kbase = k * NNODE
                 # residual, quantized in the loop
                 qf = 0
@@ -244,7 +317,7 @@ def code_rows(
                 node = 0
                 z = code_decision(
                     enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
-                    kbase + node, apm, (kbase + node) * N_E + le, xin, stretch, squash, recip,
+                    (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch, squash, recip,
                     st, buf, mix_lr,
                 )  # fmt: skip
                 if z == 0:
@@ -255,7 +328,7 @@ def code_rows(
                         node = NODE_UNARY + j
                         b = code_decision(
                             enc, 1 if kb > j else 0, node, ctxoff, nm, cm_p, cm_n, limits,
-                            mix_w, kbase + node, apm, (kbase + node) * N_E + le, xin, stretch,
+                            mix_w, (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch,
                             squash, recip, st, buf, mix_lr,
                         )  # fmt: skip
                         if b == 0:
@@ -277,7 +350,7 @@ def code_rows(
                             bit = (m >> (kb - 2 - t)) & 1 if enc else 0
                             b = code_decision(
                                 enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
-                                kbase + node, apm, (kbase + node) * N_E + le, xin, stretch,
+                                (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch,
                                 squash, recip, st, buf, mix_lr,
                             )  # fmt: skip
                             mm = (mm << 1) | b
@@ -285,7 +358,7 @@ def code_rows(
                     node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
                     neg = code_decision(
                         enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
-                        kbase + node, apm, (kbase + node) * N_E + le, xin, stretch, squash,
+                        (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch, squash,
                         recip, st, buf, mix_lr,
                     )  # fmt: skip
                     qf = -mag if neg else mag
@@ -307,8 +380,15 @@ def code_rows(
                 # learn: predictor errors, bias
                 v16 = v * 16
                 for i in range(npr):
-                    errb[cur, x, k, i] = abs(v16 - preds[i])
+                    ei = abs(v16 - preds[i])
+                    errb[cur, x, k, i] = ei
+                    vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
                 bias_s[bctx] += v16 - p
+                if lms_on:
+                    lerr = v16 - p
+                    g = (lerr * lms_mu << 16) // (lms_en + 4096)
+                    for j in range(nl):
+                        lms_w[k, j] += (g * lx[j]) >> 8
                 bias_n[bctx] += 1
                 if bias_n[bctx] >= BIAS_LIMIT:
                     bias_s[bctx] >>= 1
@@ -324,11 +404,14 @@ class State:
         self.resb = np.zeros((3, width, nch), dtype=np.int64)
         self.bias_s = np.zeros(nch * 16 * 64, dtype=np.int64)
         self.bias_n = np.zeros(nch * 16 * 64, dtype=np.int64)
-        size = int(NCTX.max()) * nch * NNODE
-        self.cm_p = np.full((NM, size), 32768, dtype=np.int64)
-        self.cm_n = np.zeros((NM, size), dtype=np.int64)
-        self.mix_w = np.full(nch * NNODE * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.cbase = np.concatenate(([0], np.cumsum(NCTX * nch * NNODE)[:-1])).astype(np.int64)
+        size = int(NCTX.sum()) * nch * NNODE
+        self.cm_p = np.full(size, 32768, dtype=np.int32)
+        self.cm_n = np.zeros(size, dtype=np.uint16)
+        self.mix_w = np.full(nch * NNODE * 6 * (NM + 1), 65536 // 4, dtype=np.int64)
         self.apm = init_apm(nch * NNODE * N_E, SQUASH).astype(np.int64)
+        self.vacc = np.zeros((width, nch, NP_MAX), dtype=np.int64)
+        self.lms_w = np.zeros((nch, NL), dtype=np.int64)
         self.rec = np.zeros((height, width, nch), dtype=np.int64)
 
 
@@ -361,5 +444,5 @@ def run_rows(
     code_rows(
         enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
         s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.apm, st, buf, STRETCH, SQUASH, RECIPROCAL,
-        NCTX, MIX_LR, BLEND_C,
+        NCTX, s.cbase, PARAMS, s.lms_w, s.vacc,
     )  # fmt: skip

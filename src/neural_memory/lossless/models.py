@@ -56,7 +56,7 @@ def code_decision(
     dot = 0
     wbase = wsel * (nm + 1)
     for i in range(nm):
-        s = stretch[cm_p[i, ctxoff[i] + node] >> 4]
+        s = stretch[cm_p[ctxoff[i] + node] >> 4]
         xin[i] = s
         dot += mix_w[wbase + i] * s
     xin[nm] = 256
@@ -82,14 +82,14 @@ def code_decision(
     # learn: mixer (coding-cost gradient), counters, APM knot nearest to the input
     err = ((bit << 12) - pm) * mix_lr
     for i in range(nm + 1):
-        mix_w[wbase + i] += (xin[i] * err) >> 10
+        mix_w[wbase + i] += (xin[i] * err) >> 14
     target = bit << 16
     for i in range(nm):
         j = ctxoff[i] + node
-        n = cm_n[i, j]
-        cm_p[i, j] += ((target - cm_p[i, j]) * recip[n]) >> 16
+        n = cm_n[j]
+        cm_p[j] += ((target - cm_p[j]) * recip[n]) >> 16
         if n < limits[i]:
-            cm_n[i, j] = n + 1
+            cm_n[j] = n + 1
     k = a + (wt >> 6)
     apm[k] += (target - apm[k]) >> 6
     return bit
