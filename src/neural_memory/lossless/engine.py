@@ -28,13 +28,13 @@ NNODE = 100  # decision nodes: 0 zero flag, 1..19 unary, 20..91 mantissa, 96..99
 NODE_UNARY = 1
 NODE_MANT = 20
 NODE_SIGN = 96
-NCTX = np.array([24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374], dtype=np.int64)
+NCTX = np.array([24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374, 3750], dtype=np.int64)
 NM = NCTX.shape[0]
 NL = 12
 N_E = 24  # levels of the quantized error energy
-LIMITS = np.array([255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255], dtype=np.int64)
+LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # tunable integers (part of the format: changing one changes every payload)
-PARAMS = np.array([6, 8, 64, 0, 2, 1, 0], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
+PARAMS = np.array([6, 8, 64, 0, 2, 1, 6], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
 BIAS_LIMIT = 64
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
@@ -62,6 +62,16 @@ def qd(d: int, sg: int, step: int) -> int:
     m = abs(v)
     lv = 1 if m < 2 else (2 if m < 4 else (3 if m < 12 else 4))
     return 4 + lv if v > 0 else 4 - lv
+
+
+@njit(cache=True)
+def clip2(v: int) -> int:
+    """Clamp to [-2, 2] and shift to 0..4."""
+    if v > 2:
+        return 4
+    if v < -2:
+        return 0
+    return v + 2
 
 
 @njit(cache=True)
@@ -93,7 +103,9 @@ def code_rows(
     cm_n,
     limits,
     mix_w,
+    mix_w2,
     apm,
+    apm2,
     st,
     buf,
     stretch,
@@ -128,6 +140,7 @@ def code_rows(
     ctxoff = np.zeros(nm, dtype=np.int64)
     xin = np.zeros(nm + 1, dtype=np.int64)
     rb_a = np.zeros(4, dtype=np.int64)
+    sel = np.zeros(4, dtype=np.int64)
     for y in range(y0, y1):
         cur = y & 1
         prv = cur ^ 1
@@ -302,7 +315,14 @@ def code_rows(
                 ) * 9 + qd(preds[ib] - pb, sg, step)
                 ctxoff[9] = cbase[9] + (k * nctx[9] + c9) * NNODE
                 ctxoff[10] = cbase[10] + (k * nctx[10] + c10) * NNODE
-                kbase = k * NNODE
+                c11 = (
+                    (((le >> 2) * 5 + clip2(qw * sg)) * 5 + clip2(qn * sg)) * 5 + clip2(qne * sg)
+                ) * 5 + clip2((qref if a >= 0 else qnw) * sg)
+                ctxoff[11] = cbase[11] + (k * nctx[11] + c11) * NNODE
+                sel[0] = (k * 6 + (le >> 2)) * NNODE
+                sel[1] = (k * N_E + lb) * NNODE
+                sel[2] = (k * N_E + le) * NNODE
+                sel[3] = (k * 81 + qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)) * NNODE
                 # residual, quantized in the loop
                 qf = 0
                 if enc:
@@ -316,8 +336,7 @@ def code_rows(
                 mag = abs(qf)
                 node = 0
                 z = code_decision(
-                    enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
-                    (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch, squash, recip,
+                    enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch, squash, recip,
                     st, buf, mix_lr,
                 )  # fmt: skip
                 if z == 0:
@@ -328,7 +347,7 @@ def code_rows(
                         node = NODE_UNARY + j
                         b = code_decision(
                             enc, 1 if kb > j else 0, node, ctxoff, nm, cm_p, cm_n, limits,
-                            mix_w, (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch,
+                            mix_w, mix_w2, sel, apm, apm2, xin, stretch,
                             squash, recip, st, buf, mix_lr,
                         )  # fmt: skip
                         if b == 0:
@@ -349,16 +368,14 @@ def code_rows(
                             node = NODE_MANT + 4 * kb + state
                             bit = (m >> (kb - 2 - t)) & 1 if enc else 0
                             b = code_decision(
-                                enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
-                                (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch,
+                                enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch,
                                 squash, recip, st, buf, mix_lr,
                             )  # fmt: skip
                             mm = (mm << 1) | b
                     mag = mm + 1
                     node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
                     neg = code_decision(
-                        enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w,
-                        (kbase + node) * 6 + (le >> 2), apm, (kbase + node) * N_E + le, xin, stretch, squash,
+                        enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch, squash,
                         recip, st, buf, mix_lr,
                     )  # fmt: skip
                     qf = -mag if neg else mag
@@ -409,7 +426,9 @@ class State:
         self.cm_p = np.full(size, 32768, dtype=np.int32)
         self.cm_n = np.zeros(size, dtype=np.uint16)
         self.mix_w = np.full(nch * NNODE * 6 * (NM + 1), 65536 // 4, dtype=np.int64)
-        self.apm = init_apm(nch * NNODE * N_E, SQUASH).astype(np.int64)
+        self.mix_w2 = np.full(nch * NNODE * N_E * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.apm = init_apm(nch * NNODE * N_E, SQUASH)
+        self.apm2 = init_apm(nch * NNODE * 81, SQUASH)
         self.vacc = np.zeros((width, nch, NP_MAX), dtype=np.int64)
         self.lms_w = np.zeros((nch, NL), dtype=np.int64)
         self.rec = np.zeros((height, width, nch), dtype=np.int64)
@@ -443,6 +462,6 @@ def run_rows(
     """Code rows [y0, y1) in the given direction, updating ``s``, ``st`` and ``buf``."""
     code_rows(
         enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
-        s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.apm, st, buf, STRETCH, SQUASH, RECIPROCAL,
+        s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
         NCTX, s.cbase, PARAMS, s.lms_w, s.vacc,
     )  # fmt: skip

@@ -31,6 +31,29 @@ def init_apm(n_ctx: int, squash: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _mix(mix_w: np.ndarray, wbase: int, xin: np.ndarray, n: int) -> int:
+    dot = 0
+    for i in range(n):
+        dot += mix_w[wbase + i] * xin[i]
+    dot >>= MIX_SHIFT
+    if dot > 2047:
+        dot = 2047
+    elif dot < -2047:
+        dot = -2047
+    return dot
+
+
+@njit(cache=True)
+def _apm(apm: np.ndarray, ctx: int, s: int) -> tuple[int, int]:
+    """Interpolated APM lookup; returns (16-bit probability, index of the nearer knot)."""
+    s2 = s + 2048
+    lo = s2 >> 7
+    wt = s2 & 127
+    a = ctx * 33 + lo
+    return (apm[a] * (128 - wt) + apm[a + 1] * wt) >> 7, a + (wt >> 6)
+
+
+@njit(cache=True)
 def code_decision(
     enc: bool,
     bit: int,
@@ -41,9 +64,10 @@ def code_decision(
     cm_n: np.ndarray,
     limits: np.ndarray,
     mix_w: np.ndarray,
-    wsel: int,
+    mix_w2: np.ndarray,
+    sel: np.ndarray,
     apm: np.ndarray,
-    apm_ctx: int,
+    apm2: np.ndarray,
     xin: np.ndarray,
     stretch: np.ndarray,
     squash: np.ndarray,
@@ -52,37 +76,36 @@ def code_decision(
     buf: np.ndarray,
     mix_lr: int,
 ) -> int:
-    """Predict, code (or decode) and learn one bit; returns the bit."""
-    dot = 0
-    wbase = wsel * (nm + 1)
+    """Predict, code (or decode) and learn one bit; returns the bit.
+
+    ``sel`` holds the per-decision selectors: weight set of mixer 1 and 2, APM 1 and 2
+    contexts (the caller adds ``node`` to make them decision-specific)."""
     for i in range(nm):
-        s = stretch[cm_p[ctxoff[i] + node] >> 4]
-        xin[i] = s
-        dot += mix_w[wbase + i] * s
+        xin[i] = stretch[cm_p[ctxoff[i] + node] >> 4]
     xin[nm] = 256
-    dot += mix_w[wbase + nm] * 256
-    dot >>= MIX_SHIFT
-    if dot > 2047:
-        dot = 2047
-    elif dot < -2047:
-        dot = -2047
-    pm = squash[dot + 2048]
-    # APM refinement, interpolated between the two knots around the mixer output
-    s2 = dot + 2048
-    lo = s2 >> 7
-    wt = s2 & 127
-    a = apm_ctx * 33 + lo
-    pa = (apm[a] * (128 - wt) + apm[a + 1] * wt) >> 7
-    p = (pm * 16 + pa * 3) >> 2
+    n1 = nm + 1
+    w1 = (sel[0] + node) * n1
+    w2 = (sel[1] + node) * n1
+    d1 = _mix(mix_w, w1, xin, n1)
+    d2 = _mix(mix_w2, w2, xin, n1)
+    p1 = squash[d1 + 2048]
+    p2 = squash[d2 + 2048]
+    dm = (d1 + d2) >> 1
+    pm = squash[dm + 2048]
+    pa1, k1 = _apm(apm, sel[2] + node, dm)
+    pa2, k2 = _apm(apm2, sel[3] + node, dm)
+    p = (pm * 32 + pa1 * 3 + pa2 * 3) >> 3
     if p < 24:
         p = 24
     elif p > 65512:
         p = 65512
     bit = code_bit(enc, bit, p, st, buf)
-    # learn: mixer (coding-cost gradient), counters, APM knot nearest to the input
-    err = ((bit << 12) - pm) * mix_lr
-    for i in range(nm + 1):
-        mix_w[wbase + i] += (xin[i] * err) >> 14
+    # learn: each mixer by its own coding-cost gradient, counters, nearer APM knots
+    e1 = ((bit << 12) - p1) * mix_lr
+    e2 = ((bit << 12) - p2) * mix_lr
+    for i in range(n1):
+        mix_w[w1 + i] += (xin[i] * e1) >> 14
+        mix_w2[w2 + i] += (xin[i] * e2) >> 14
     target = bit << 16
     for i in range(nm):
         j = ctxoff[i] + node
@@ -90,6 +113,6 @@ def code_decision(
         cm_p[j] += ((target - cm_p[j]) * recip[n]) >> 16
         if n < limits[i]:
             cm_n[j] = n + 1
-    k = a + (wt >> 6)
-    apm[k] += (target - apm[k]) >> 6
+    apm[k1] += (target - apm[k1]) >> 6
+    apm2[k2] += (target - apm2[k2]) >> 6
     return bit
