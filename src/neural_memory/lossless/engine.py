@@ -22,14 +22,16 @@ from numba import njit
 
 from .models import code_decision, init_apm
 from .predictors import N_INTER, N_SPATIAL, NP_MAX, fetch, inter, spatial
-from .tables import RECIPROCAL, SQUASH, STRETCH
+from .tables import COST, RECIPROCAL, SQUASH, STRETCH
 
 NNODE = 100  # decision nodes: 0 zero flag, 1..19 unary, 20..91 mantissa, 96..99 sign
 NODE_UNARY = 1
 NODE_MANT = 20
 NODE_SIGN = 96
-NCTX = np.array([24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374, 3750], dtype=np.int64)
+NCTX = np.array([24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374, 3750, 156, 156, 156, 156, 156, 156], dtype=np.int64)
 NM = NCTX.shape[0]
+PI_NOREF = np.array([2, 3, 6, 7, 8, 10])
+PI_REF = np.array([N_SPATIAL + i for i in range(4)] + [2, 3])
 NL = 12
 N_E = 24  # levels of the quantized error energy
 LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
@@ -62,6 +64,20 @@ def qd(d: int, sg: int, step: int) -> int:
     m = abs(v)
     lv = 1 if m < 2 else (2 if m < 4 else (3 if m < 12 else 4))
     return 4 + lv if v > 0 else 4 - lv
+
+
+@njit(cache=True)
+def qd13(d: int, sg: int, step: int) -> int:
+    """Signed 13-level log quantization of a prediction difference (in 1/4 sample steps)."""
+    v = (d * sg) // (4 * step)
+    if v == 0:
+        return 6
+    m = abs(v)
+    lv = 1
+    while m > 1 and lv < 6:
+        m >>= 1
+        lv += 1
+    return 6 + lv if v > 0 else 6 - lv
 
 
 @njit(cache=True)
@@ -114,6 +130,7 @@ def code_rows(
     nctx,
     cbase,
     params,
+    cost_t,
     lms_w,
     vacc,
 ):
@@ -319,6 +336,10 @@ def code_rows(
                     (((le >> 2) * 5 + clip2(qw * sg)) * 5 + clip2(qn * sg)) * 5 + clip2(qne * sg)
                 ) * 5 + clip2((qref if a >= 0 else qnw) * sg)
                 ctxoff[11] = cbase[11] + (k * nctx[11] + c11) * NNODE
+                for t in range(6):
+                    pi = PI_REF[t] if a >= 0 else PI_NOREF[t]
+                    ct = (le >> 1) * 13 + qd13(preds[pi] - pb, sg, step)
+                    ctxoff[12 + t] = cbase[12 + t] + (k * nctx[12 + t] + ct) * NNODE
                 sel[0] = (k * 6 + (le >> 2)) * NNODE
                 sel[1] = (k * N_E + lb) * NNODE
                 sel[2] = (k * N_E + le) * NNODE
@@ -337,7 +358,7 @@ def code_rows(
                 node = 0
                 z = code_decision(
                     enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch, squash, recip,
-                    st, buf, mix_lr,
+                    st, buf, mix_lr, cost_t,
                 )  # fmt: skip
                 if z == 0:
                     m = mag - 1
@@ -348,7 +369,7 @@ def code_rows(
                         b = code_decision(
                             enc, 1 if kb > j else 0, node, ctxoff, nm, cm_p, cm_n, limits,
                             mix_w, mix_w2, sel, apm, apm2, xin, stretch,
-                            squash, recip, st, buf, mix_lr,
+                            squash, recip, st, buf, mix_lr, cost_t,
                         )  # fmt: skip
                         if b == 0:
                             break
@@ -369,14 +390,14 @@ def code_rows(
                             bit = (m >> (kb - 2 - t)) & 1 if enc else 0
                             b = code_decision(
                                 enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch,
-                                squash, recip, st, buf, mix_lr,
+                                squash, recip, st, buf, mix_lr, cost_t,
                             )  # fmt: skip
                             mm = (mm << 1) | b
                     mag = mm + 1
                     node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
                     neg = code_decision(
                         enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch, squash,
-                        recip, st, buf, mix_lr,
+                        recip, st, buf, mix_lr, cost_t,
                     )  # fmt: skip
                     qf = -mag if neg else mag
                 else:
@@ -463,5 +484,5 @@ def run_rows(
     code_rows(
         enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
         s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
-        NCTX, s.cbase, PARAMS, s.lms_w, s.vacc,
+        NCTX, s.cbase, PARAMS, COST, s.lms_w, s.vacc,
     )  # fmt: skip
