@@ -36,7 +36,7 @@ NL = 12
 N_E = 24  # levels of the quantized error energy
 LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # tunable integers (part of the format: changing one changes every payload)
-PARAMS = np.array([6, 8, 64, 0, 2, 1, 6], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
+PARAMS = np.array([6, 8, 64, 0, 2, 1, 6, 1, 4, 1], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
 BIAS_LIMIT = 64
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
@@ -149,6 +149,9 @@ def code_rows(
     bl_exp = params[4]
     bl_ext = params[5]
     bl_vd = params[6]
+    bl_xfer = params[7]
+    bl_xw = params[8]
+    bl_x2 = params[9]
     lx = np.zeros(NL, dtype=np.int64)
     nb = np.zeros(8, dtype=np.int64)
     rb = np.zeros(8, dtype=np.int64)
@@ -207,6 +210,12 @@ def code_rows(
                             s += errb[prv, x + 2, k, i]
                     if bl_vd > 0:
                         s += vacc[x, k, i] >> 3
+                    if a >= 0 and bl_xfer > 0:
+                        ii = i if i < N_SPATIAL else (i - N_SPATIAL if bl_xfer > 1 else -1)
+                        if ii >= 0:
+                            s += bl_xw * errb[cur, x, ka, ii]
+                            if a2 >= 0 and bl_x2 and i < N_SPATIAL:
+                                s += bl_xw * errb[cur, x, k - 1, ii]
                     ssum[i] = s
                     if s < smin:
                         smin = s
