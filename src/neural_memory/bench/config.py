@@ -1,0 +1,45 @@
+"""Configuration of one benchmark run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .codecs import Setting
+
+#: Rates at which the report tabulates PSNR (bpp), by interpolation along each curve.
+DEFAULT_BPP_POINTS = (0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class BenchConfig:
+    """Everything that defines a run; saved into results.json so a report says how it was made.
+
+    ``settings`` overrides the swept settings of single codecs (codec name -> values), e.g.
+    ``{"jpeg-420": [10, 50, 90]}``; ``lambdas`` and ``near`` apply to our codec (and ``near``
+    to every near-lossless codec) unless ``settings`` names them.
+    """
+
+    images_dir: Path
+    out_dir: Path = Path("bench-results")
+    codecs: list[str] = field(default_factory=lambda: ["all"])
+    exclude: list[str] = field(default_factory=list)
+    limit: int | None = None
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
+    resume: bool = False
+    lambdas: list[float] | None = None
+    near: list[int] | None = None
+    settings: dict[str, list[Setting]] = field(default_factory=dict)
+    bpp_points: tuple[float, ...] = DEFAULT_BPP_POINTS
+    anchors: str = "auto"  # "auto" | "kodak" | "none"
+    plots: bool = True
+    crop_bpp: float = 0.5
+    crop_image: str | None = None
+    crop_size: int = 192
+    title: str | None = None
+    preset: str = "default"
+    device: str = "cpu"
+    progress: bool = True
+    report_only: bool = False
+    command: str | None = None  # recorded in the report; defaults to sys.argv

@@ -1,0 +1,160 @@
+"""Matplotlib figures: RD curves (PSNR and MS-SSIM vs bpp) and a crop comparison.
+
+Always uses the non-interactive Agg backend: the benchmark runs on servers and in CI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import codecs as codec_registry
+from .codecs import LOSSY
+from .metrics import ms_ssim_db
+from .report import curve
+
+_MARKERS = "osD^v<>phX*"
+
+
+def _style(names: list[str]) -> dict[str, dict[str, Any]]:
+    """One colour per codec family, a different marker/line per variant of the family."""
+    cmap = plt.get_cmap("tab10")
+    families: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    style = {}
+    for n in names:
+        fam = codec_registry.get_codec(n).family
+        families.setdefault(fam, len(families))
+        k = seen.get(fam, 0)
+        seen[fam] = k + 1
+        style[n] = {
+            "color": cmap(families[fam] % 10),
+            "marker": _MARKERS[k % len(_MARKERS)],
+            "linestyle": ["-", "--", ":", "-."][k % 4],
+        }
+        if codec_registry.get_codec(n).ours:
+            style[n].update(color="black", linewidth=2.2)
+    return style
+
+
+def plot_rd(results: Any, summ: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """rd_psnr.png and rd_msssim.png; published Kodak curves as thin grey dashed lines."""
+    aggs = summ["aggregates"]
+    lossy = [n for n, a in aggs.items() if a["mode"] == LOSSY and len(curve(a)[0]) >= 2]
+    style = _style(lossy)
+    paths = {}
+    max_bpp = 2.0
+    for metric, fname, ylabel in (
+        ("psnr", "rd_psnr.png", "RGB PSNR (dB)"),
+        ("ms_ssim", "rd_msssim.png", "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)"),
+    ):
+        fig, ax = plt.subplots(figsize=(10, 7), dpi=110)
+        ys: list[float] = []
+        for n in lossy:
+            r, q = curve(aggs[n], metric)
+            if metric == "ms_ssim":
+                q = [ms_ssim_db(v) for v in q]
+            ax.plot(r, q, label=aggs[n]["label"], markersize=4, **style[n])
+            ys += [y for x, y in zip(r, q, strict=True) if x <= max_bpp]
+        if metric == "psnr":
+            for k, (name, pc) in enumerate(summ["published"].items()):
+                ax.plot(
+                    pc["bpp"],
+                    pc["psnr"],
+                    linestyle=(0, (4, 2)),
+                    linewidth=0.9,
+                    color=str(0.25 + 0.5 * k / max(len(summ["published"]), 1)),
+                    label=f"published: {name}",
+                )
+        ax.set_xlim(0, max_bpp)
+        if ys:
+            ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
+        ax.set_xlabel("bits per pixel (bpp)")
+        ax.set_ylabel(ylabel)
+        title = results.config.title or Path(results.config.images_dir).name
+        ax.set_title(f"{title}: {len(results.images)} images, dataset averages")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, ncol=2, loc="lower right")
+        fig.tight_layout()
+        path = out_dir / fname
+        fig.savefig(path)
+        plt.close(fig)
+        paths[fname] = path
+    return paths
+
+
+def _busiest_window(img: np.ndarray, size: int) -> tuple[int, int]:
+    """Top-left corner of the crop with the most gradient energy: artefacts show there."""
+    g = img.astype(np.float64).mean(axis=2)
+    energy = np.abs(np.diff(g, axis=0))[:, :-1] + np.abs(np.diff(g, axis=1))[:-1, :]
+    h, w = energy.shape
+    best, pos = -1.0, (0, 0)
+    step = max(size // 4, 1)
+    for y in range(0, max(h - size, 0) + 1, step):
+        for x in range(0, max(w - size, 0) + 1, step):
+            e = float(energy[y : y + size, x : x + size].sum())
+            if e > best:
+                best, pos = e, (y, x)
+    return pos
+
+
+def plot_crops(results: Any, summ: dict[str, Any], out_dir: Path) -> Path | None:
+    """crops.png: the same crop decoded by each lossy codec at about ``crop_bpp``.
+
+    Decoded images are not kept by the workers, so the chosen setting of each codec is
+    encoded again here (one encode per codec).
+    """
+    from .runner import load_rgb
+
+    cfg = results.config
+    aggs = summ["aggregates"]
+    lossy = [n for n, a in aggs.items() if a["mode"] == LOSSY]
+    if not lossy or not results.images:
+        return None
+    image = cfg.crop_image or results.images[0]
+    path = Path(cfg.images_dir) / image
+    if not path.exists():
+        return None
+    src = load_rgb(path)
+    size = min(cfg.crop_size, src.shape[0], src.shape[1])
+    y, x = _busiest_window(src, size)
+    panels = [("original", src[y : y + size, x : x + size])]
+    for n in lossy:
+        recs = [
+            r
+            for r in results.records
+            if r.get("status") == "ok" and r["codec"] == n and r["image"] == image
+        ]
+        if not recs:
+            continue
+        best = min(recs, key=lambda r: abs(r["bpp"] - cfg.crop_bpp))
+        spec = codec_registry.get_codec(n)
+        try:
+            dec = np.asarray(spec.decode(spec.encode(src, best["setting"])))
+        except Exception:
+            continue
+        text = f"{aggs[n]['label']}\n{best['bpp']:.3f} bpp, {best['psnr']:.2f} dB"
+        panels.append((text, dec[y : y + size, x : x + size]))
+    ncols = min(4, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.5 * nrows), dpi=110)
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, (text, crop) in zip(axes, panels, strict=False):
+        ax.imshow(crop, interpolation="nearest")
+        ax.set_title(text, fontsize=8)
+    fig.suptitle(
+        f"{image}, crop {size}x{size} at ({x}, {y}), target {cfg.crop_bpp} bpp", fontsize=9
+    )
+    fig.tight_layout()
+    out = out_dir / "crops.png"
+    fig.savefig(out)
+    plt.close(fig)
+    return out
