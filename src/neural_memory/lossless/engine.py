@@ -38,6 +38,7 @@ LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # tunable integers (part of the format: changing one changes every payload)
 PARAMS = np.array([6, 8, 64, 0, 2, 1, 6, 1, 4, 1], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
 BIAS_LIMIT = 64
+BIAS1 = 4 * 16 * 64  # second bias table starts here
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
 
@@ -287,9 +288,16 @@ def code_rows(
                     tex |= 32
                 le16 = le if le < 16 else 15
                 bctx = (k * 16 + le16) * 64 + tex
+                bctx2 = BIAS1 + ((k * 9 + qd(preds[0] - p, 1, 1)) * 9 + qd(preds[1] - p, 1, 1)) * 9 + qd(
+                    preds[3] - p, 1, 1
+                )
                 pb = p
+                corr = 0
                 if bias_n[bctx] > 0:
-                    pb = p + bias_s[bctx] // bias_n[bctx]
+                    corr = bias_s[bctx] // bias_n[bctx]
+                if bias_n[bctx2] > 0:
+                    corr = (corr + bias_s[bctx2] // bias_n[bctx2]) >> 1
+                pb = p + corr
                 if pb < 0:
                     pb = 0
                 elif pb > maxp:
@@ -440,6 +448,11 @@ def code_rows(
                 if bias_n[bctx] >= BIAS_LIMIT:
                     bias_s[bctx] >>= 1
                     bias_n[bctx] >>= 1
+                bias_s[bctx2] += v16 - p
+                bias_n[bctx2] += 1
+                if bias_n[bctx2] >= BIAS_LIMIT:
+                    bias_s[bctx2] >>= 1
+                    bias_n[bctx2] >>= 1
 
 
 class State:
@@ -449,8 +462,8 @@ class State:
         nch = channels
         self.errb = np.zeros((2, width, nch, NP_MAX), dtype=np.int64)
         self.resb = np.zeros((3, width, nch), dtype=np.int64)
-        self.bias_s = np.zeros(nch * 16 * 64, dtype=np.int64)
-        self.bias_n = np.zeros(nch * 16 * 64, dtype=np.int64)
+        self.bias_s = np.zeros(BIAS1 + 4 * 729, dtype=np.int64)
+        self.bias_n = np.zeros(BIAS1 + 4 * 729, dtype=np.int64)
         self.cbase = np.concatenate(([0], np.cumsum(NCTX * nch * NNODE)[:-1])).astype(np.int64)
         size = int(NCTX.sum()) * nch * NNODE
         self.cm_p = np.full(size, 32768, dtype=np.int32)
