@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -64,3 +66,17 @@ def test_select_groups() -> None:
     assert [s.name for s in codecs.select_codecs(["jpeg-*"], exclude=["*444"])] == ["jpeg-420"]
     with pytest.raises(KeyError):
         codecs.select_codecs(["no-such-codec"])
+
+
+def test_avif_tune_psnr_reaches_libaom() -> None:
+    spec = codecs.get_codec("avif-444-psnr-s1")
+    if spec.unavailable():
+        pytest.skip(spec.unavailable())
+    tuned, _ = _run("avif-444-psnr-s1", 60)
+    default, _ = _run("avif-444", 60)
+    assert tuned != default
+    # The option string really is parsed by libaom: an unknown key is rejected.
+    from PIL import Image
+
+    with pytest.raises(Exception, match="codec-specific"):
+        Image.fromarray(_img()).save(io.BytesIO(), "AVIF", advanced={"no-such-option": "1"})

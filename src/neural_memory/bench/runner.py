@@ -73,6 +73,24 @@ class BenchResults:
     def ok(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("status") == "ok"]
 
+    @classmethod
+    def load(cls, out_dir: Path) -> BenchResults:
+        """Results of a finished run, read back from its results.json (for docs/scripts)."""
+        raw = json.loads((Path(out_dir) / "results.json").read_text())
+        cfg = dict(raw["config"])
+        cfg["images_dir"] = Path(cfg["images_dir"])
+        cfg["out_dir"] = Path(cfg["out_dir"])
+        cfg["bpp_points"] = tuple(cfg["bpp_points"])
+        return cls(
+            config=BenchConfig(**cfg),
+            records=raw["records"],
+            codecs=sorted(raw["aggregates"]),
+            skipped=raw["skipped"],
+            images=raw["images"],
+            environment=raw["environment"],
+            wall_seconds=raw["wall_seconds"],
+        )
+
 
 def find_images(images_dir: Path, limit: int | None = None) -> list[Path]:
     """Image files of the folder, sorted by name (so --limit is reproducible)."""
