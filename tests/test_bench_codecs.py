@@ -80,3 +80,14 @@ def test_avif_tune_psnr_reaches_libaom() -> None:
 
     with pytest.raises(Exception, match="codec-specific"):
         Image.fromarray(_img()).save(io.BytesIO(), "AVIF", advanced={"no-such-option": "1"})
+
+
+def test_j2k_lossless_uses_rct() -> None:
+    spec = codecs.get_codec("j2k-ll")
+    if spec.unavailable():
+        pytest.skip(spec.unavailable())
+    import imagecodecs
+
+    with_rct, _ = _run("j2k-ll")
+    without = imagecodecs.jpeg2k_encode(_img(), reversible=True, mct=False, codecformat="J2K")
+    assert len(with_rct) < len(without)

@@ -153,7 +153,7 @@ def plot_crops(results: Any, summ: dict[str, Any], out_dir: Path) -> Path | None
     fig.suptitle(
         f"{image}, crop {size}x{size} at ({x}, {y}), target {cfg.crop_bpp} bpp", fontsize=9
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     out = out_dir / "crops.png"
     fig.savefig(out)
     plt.close(fig)
