@@ -32,11 +32,12 @@ NCTX = np.array([24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374, 3750, 156,
 NM = NCTX.shape[0]
 PI_NOREF = np.array([2, 3, 6, 7, 8, 10])
 PI_REF = np.array([N_SPATIAL + i for i in range(4)] + [2, 3])
-NL = 12
 N_E = 24  # levels of the quantized error energy
 LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # tunable integers (part of the format: changing one changes every payload)
-PARAMS = np.array([6, 8, 64, 0, 2, 1, 6, 1, 4, 1], dtype=np.int64)  # mixer lr, blend eps, LMS mu/256, LMS on
+# mixer learning rate, blend epsilon (1/16 units), column-error decay (/8), weight of the
+# reference channel's co-located predictor errors in the blend
+PARAMS = np.array([8, 8, 6, 4], dtype=np.int64)
 BIAS_LIMIT = 64
 BIAS1 = 4 * 16 * 64  # second bias table starts here
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
@@ -132,7 +133,6 @@ def code_rows(
     cbase,
     params,
     cost_t,
-    lms_w,
     vacc,
 ):
     height, width, nch = rec.shape
@@ -145,22 +145,14 @@ def code_rows(
     nm = nctx.shape[0]
     mix_lr = params[0]
     blend_c = params[1]
-    lms_mu = params[2]
-    lms_on = params[3]
-    bl_exp = params[4]
-    bl_ext = params[5]
-    bl_vd = params[6]
-    bl_xfer = params[7]
-    bl_xw = params[8]
-    bl_x2 = params[9]
-    lx = np.zeros(NL, dtype=np.int64)
+    bl_vd = params[2]
+    bl_xw = params[3]
     nb = np.zeros(8, dtype=np.int64)
     rb = np.zeros(8, dtype=np.int64)
     preds = np.zeros(NP_MAX, dtype=np.int64)
     ssum = np.zeros(NP_MAX, dtype=np.int64)
     ctxoff = np.zeros(nm, dtype=np.int64)
     xin = np.zeros(nm + 1, dtype=np.int64)
-    rb_a = np.zeros(4, dtype=np.int64)
     sel = np.zeros(4, dtype=np.int64)
     for y in range(y0, y1):
         cur = y & 1
@@ -178,8 +170,6 @@ def code_rows(
                 qref = 0
                 if a >= 0:
                     fetch(rec, y, x, a, width, mid, rb)
-                    for j in range(4):
-                        rb_a[j] = rb[j]
                     inter(nb, rb, rec[y, x, a], preds, npr)
                     npr += N_INTER
                     ka = 0
@@ -188,7 +178,11 @@ def code_rows(
                             ka = kk
                     qref = resb[r0, x, ka]
                 a2 = ref2[k]
+                ka2 = 0
                 if a2 >= 0:
+                    for kk in range(nch):
+                        if order[kk] == a2:
+                            ka2 = kk
                     fetch(rec, y, x, a2, width, mid, rb)
                     inter(nb, rb, rec[y, x, a2], preds, npr)
                     npr += N_INTER
@@ -204,19 +198,16 @@ def code_rows(
                             s += errb[prv, x - 1, k, i]
                         if x + 1 < width:
                             s += errb[prv, x + 1, k, i]
-                    if bl_ext:
-                        if x > 1:
-                            s += errb[cur, x - 2, k, i]
-                        if y > 0 and x + 2 < width:
-                            s += errb[prv, x + 2, k, i]
-                    if bl_vd > 0:
-                        s += vacc[x, k, i] >> 3
-                    if a >= 0 and bl_xfer > 0:
-                        ii = i if i < N_SPATIAL else (i - N_SPATIAL if bl_xfer > 1 else -1)
-                        if ii >= 0:
-                            s += bl_xw * errb[cur, x, ka, ii]
-                            if a2 >= 0 and bl_x2 and i < N_SPATIAL:
-                                s += bl_xw * errb[cur, x, k - 1, ii]
+                    if x > 1:
+                        s += errb[cur, x - 2, k, i]
+                    if y > 0 and x + 2 < width:
+                        s += errb[prv, x + 2, k, i]
+                    s += vacc[x, k, i] >> 3
+                    # the already coded channel at this pixel: how did the same predictor do?
+                    if a >= 0 and i < N_SPATIAL:
+                        s += bl_xw * errb[cur, x, ka, i]
+                        if a2 >= 0:
+                            s += bl_xw * errb[cur, x, ka2, i]
                     ssum[i] = s
                     if s < smin:
                         smin = s
@@ -224,36 +215,10 @@ def code_rows(
                 psum = 0
                 for i in range(npr):
                     r = ((smin + blend_c) << 16) // (ssum[i] + blend_c)
-                    if bl_exp == 1:
-                        wgt = r
-                    elif bl_exp == 2:
-                        wgt = (r * r) >> 16
-                    else:
-                        wgt = (((r * r) >> 16) * r) >> 16
+                    wgt = (r * r) >> 16
                     wsum += wgt
                     psum += wgt * preds[i]
                 p = (psum + (wsum >> 1)) // wsum
-                # NLMS cascade: predicts the blend's error from neighbour deviations
-                nl = 7
-                for j in range(7):
-                    lx[j] = nb[j] * 16 - p
-                if a >= 0:
-                    r0v = rec[y, x, a]
-                    lx[7] = (r0v - rb_a[0]) * 16
-                    lx[8] = (r0v - rb_a[1]) * 16
-                    lx[9] = (r0v - rb_a[2]) * 16
-                    lx[10] = (r0v - rb_a[3]) * 16
-                    lx[11] = qref * step * 16
-                    nl = 12
-                lms_dp = 0
-                lms_en = 0
-                if lms_on:
-                    for j in range(nl):
-                        lms_dp += lms_w[k, j] * lx[j]
-                        lms_en += lx[j] * lx[j]
-                    lms_dp >>= 16
-                    p0 = p
-                    p = p + lms_dp
                 # residual neighbourhood (quantized residuals, signed, unflipped)
                 qw = resb[r0, x - 1, k] if x > 0 else 0
                 qww = resb[r0, x - 2, k] if x > 1 else 0
@@ -439,21 +404,6 @@ def code_rows(
                     errb[cur, x, k, i] = ei
                     vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
                 bias_s[bctx] += v16 - p
-                if lms_on:
-                    lerr = v16 - p
-                    g = (lerr * lms_mu << 16) // (lms_en + 4096)
-                    for j in range(nl):
-                        lms_w[k, j] += (g * lx[j]) >> 8
-                bias_n[bctx] += 1
-                if bias_n[bctx] >= BIAS_LIMIT:
-                    bias_s[bctx] >>= 1
-                    bias_n[bctx] >>= 1
-                bias_s[bctx2] += v16 - p
-                bias_n[bctx2] += 1
-                if bias_n[bctx2] >= BIAS_LIMIT:
-                    bias_s[bctx2] >>= 1
-                    bias_n[bctx2] >>= 1
-
 
 class State:
     """All adaptive state of one coding run (identical initial values on both sides)."""
@@ -473,7 +423,6 @@ class State:
         self.apm = init_apm(nch * NNODE * N_E, SQUASH)
         self.apm2 = init_apm(nch * NNODE * 81, SQUASH)
         self.vacc = np.zeros((width, nch, NP_MAX), dtype=np.int64)
-        self.lms_w = np.zeros((nch, NL), dtype=np.int64)
         self.rec = np.zeros((height, width, nch), dtype=np.int64)
 
 
@@ -506,5 +455,5 @@ def run_rows(
     code_rows(
         enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
         s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
-        NCTX, s.cbase, PARAMS, COST, s.lms_w, s.vacc,
+        NCTX, s.cbase, PARAMS, COST, s.vacc,
     )  # fmt: skip
