@@ -3,13 +3,14 @@
 ::
 
     u8  payload version (1)
-    u8  n_levels            1..8
+    u8  n_grids             1..32   latent grids
+    u8  * n_grids           level of each grid, 0..7 (level i is ceil(H/2**i) x ceil(W/2**i))
     u8  arm_hidden          1..32   (ARM: N_CTX -> A -> A -> 2)
     u8  n_syn               1..4    number of synthesis linear layers
-    u8  * (n_syn - 1)       hidden widths, 1..64 (input width = n_levels, output = channels)
+    u8  * (n_syn - 1)       hidden widths, 1..64 (input width = n_grids, output = channels)
     (u8 q, u8 scale_idx) * (3 + n_syn)   per module: weight step 2**-q and Laplace prior row
     ...                     one rANS stream: every module's weights (row-major, then bias),
-                            then the latents level by level, finest first, raster order
+                            then the latents grid by grid in header order, raster order
 
 All integers in the stream are coded with the committed Laplace table: weights around 0 with
 the module's scale row, latents with the ARM's integer mean / scale.
@@ -28,26 +29,31 @@ from neural_memory.lossy.arm import N_CTX
 
 PAYLOAD_VERSION = 1
 MAX_LEVELS = 8
+MAX_GRIDS = 32
 MAX_ARM_HIDDEN = 32
 MAX_SYN_LAYERS = 4
 MAX_SYN_WIDTH = 64
 MAX_Q = 15
-WEIGHT_MAX = (1 << 15) - 1
+WEIGHT_MAX = (1 << 18) - 1
 
 
 @dataclass(frozen=True)
 class ArchConfig:
     """Shape of the representation; everything the decoder needs besides the weights."""
 
-    n_levels: int = 7
+    grid_levels: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     arm_hidden: int = 16
     syn_hidden: tuple[int, ...] = (24,)
     channels: int = 3
 
+    @property
+    def n_grids(self) -> int:
+        return len(self.grid_levels)
+
     def module_shapes(self) -> list[tuple[int, int]]:
         a = self.arm_hidden
         shapes = [(N_CTX, a), (a, a), (a, 2)]
-        widths = [self.n_levels, *self.syn_hidden, self.channels]
+        widths = [self.n_grids, *self.syn_hidden, self.channels]
         shapes += [(widths[i], widths[i + 1]) for i in range(len(widths) - 1)]
         return shapes
 
@@ -82,7 +88,8 @@ def _pull_ints(st, buf, n, row):
 
 
 def write_header(arch: ArchConfig, modules: list[QuantModule]) -> bytes:
-    head = [PAYLOAD_VERSION, arch.n_levels, arch.arm_hidden, len(arch.syn_hidden) + 1]
+    head = [PAYLOAD_VERSION, arch.n_grids, *arch.grid_levels]
+    head += [arch.arm_hidden, len(arch.syn_hidden) + 1]
     head += list(arch.syn_hidden)
     for m in modules:
         head += [m.q, m.scale_idx]
@@ -91,23 +98,29 @@ def write_header(arch: ArchConfig, modules: list[QuantModule]) -> bytes:
 
 def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[int, int]], int]:
     """Parse and validate the header; returns (arch, [(q, scale_idx)...], stream offset)."""
-    if len(payload) < 4:
+    if len(payload) < 2:
         raise FormatError("lossy payload truncated (header)")
-    version, n_levels, arm_hidden, n_syn = payload[0], payload[1], payload[2], payload[3]
+    version, n_grids = payload[0], payload[1]
     if version != PAYLOAD_VERSION:
         raise FormatError(f"unsupported lossy payload version {version}")
-    if not (1 <= n_levels <= MAX_LEVELS and 1 <= arm_hidden <= MAX_ARM_HIDDEN):
-        raise FormatError("lossy payload: bad level count or ARM width")
+    if not (1 <= n_grids <= MAX_GRIDS) or len(payload) < 4 + n_grids:
+        raise FormatError("lossy payload: bad grid count or truncated header")
+    grid_levels = tuple(payload[2 : 2 + n_grids])
+    if any(lv >= MAX_LEVELS for lv in grid_levels):
+        raise FormatError("lossy payload: bad grid level")
+    arm_hidden, n_syn = payload[2 + n_grids], payload[3 + n_grids]
+    if not (1 <= arm_hidden <= MAX_ARM_HIDDEN):
+        raise FormatError("lossy payload: bad ARM width")
     if not (1 <= n_syn <= MAX_SYN_LAYERS):
         raise FormatError("lossy payload: bad synthesis depth")
-    pos = 4
+    pos = 4 + n_grids
     if len(payload) < pos + n_syn - 1:
         raise FormatError("lossy payload truncated (header)")
     hidden = tuple(payload[pos : pos + n_syn - 1])
     if any(not (1 <= h <= MAX_SYN_WIDTH) for h in hidden):
         raise FormatError("lossy payload: bad synthesis width")
     pos += n_syn - 1
-    arch = ArchConfig(n_levels, arm_hidden, hidden, channels)
+    arch = ArchConfig(grid_levels, arm_hidden, hidden, channels)
     n_mod = len(arch.module_shapes())
     if len(payload) < pos + 2 * n_mod + 4:
         raise FormatError("lossy payload truncated (header)")

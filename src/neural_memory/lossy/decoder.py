@@ -12,7 +12,7 @@ from neural_memory.lossy.fixed_point import (
     level_shapes,
     resize_features,
     synthesize,
-    upsample_levels,
+    upsample_grids,
 )
 
 MAX_PIXELS = 1 << 28
@@ -55,9 +55,10 @@ def decode_lossy(
     st = rans_decode_init(buf, off)
     modules = pull_modules(st, buf, arch, qs)
     arm, syn = modules[:3], modules[3:]
-    shapes = level_shapes(height, width, arch.n_levels)
-    levels = decode_latents(st, buf, shapes, arm)
-    feat = upsample_levels(levels, height, width)
+    level_hw = level_shapes(height, width, max(arch.grid_levels) + 1)
+    shapes = [level_hw[lv] for lv in arch.grid_levels]
+    grids = decode_latents(st, buf, shapes, arm)
+    feat = upsample_grids(grids, arch.grid_levels, height, width)
     if size is not None:
         out_w, out_h = int(size[0]), int(size[1])
         if not (out_w >= 1 and out_h >= 1 and out_w * out_h <= MAX_OUTPUT_PIXELS):

@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from neural_memory.entropy.rans import rans_encode
 from neural_memory.lossy.arm import LATENT_MAX
 from neural_memory.lossy.bitstream import ArchConfig, QuantModule, push_module, write_header
+from neural_memory.lossy.init import pyramid_init
 from neural_memory.lossy.model import CodecModel
 from neural_memory.lossy.presets import DEFAULT_LMBDA, preset
 from neural_memory.lossy.quantize import latent_stream, quantise_networks
@@ -50,11 +51,13 @@ def fit(
     progress: Callable[[int, int, dict], None] | None = None,
 ) -> bytes:
     h, w, c = image.shape
-    target = torch.from_numpy(image.reshape(-1, c).astype(np.float32) / 255.0)
+    target = torch.from_numpy(image.reshape(-1, c).T.astype(np.float32) / 255.0).contiguous()
     torch.manual_seed(seed)
     model = CodecModel(h, w, arch)
+    if tcfg.init_step > 0:
+        pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
     log = train(model, target, lmbda, tcfg, seed=seed, progress=progress)
-    print("train log", log)
+
     levels = [
         np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)
         for y in model.latents

@@ -3,7 +3,7 @@
 Why integers: the decoded pixels must be identical on every machine (golden hash test), so no
 float rounding may influence them. Matrix products are done as float64 BLAS matmuls on
 integer-valued arrays, which are exact while every partial sum stays below 2**53; inputs and
-weights are clipped so that bound holds (|x| < 2**26, |w| < 2**15, fan-in <= 64 -> < 2**47).
+weights are clipped so that bound holds (|x| < 2**26, |w| < 2**18, fan-in <= 64 -> < 2**50).
 Rescaling uses int64 arithmetic shifts (floor), identical everywhere.
 """
 
@@ -38,20 +38,33 @@ def _up_axis(x: np.ndarray, axis: int, n_out: int) -> np.ndarray:
     return np.moveaxis(out[..., :n_out], -1, axis)
 
 
-def upsample_levels(levels: list[np.ndarray], height: int, width: int) -> np.ndarray:
-    """Bring integer latent levels to full resolution: (L, H, W) int64 at 2**UP_BITS scale.
+def upsample_grids(
+    grids: list[np.ndarray], grid_levels: tuple[int, ...], height: int, width: int
+) -> np.ndarray:
+    """Bring integer latent grids to full resolution: (G, H, W) int64 at 2**UP_BITS scale,
+    in grid order.
 
-    Recursive: the stack of coarser (already upsampled) levels is upsampled together with the
-    next level appended, so level i goes through i upsampling steps.
+    Recursive: the stack of coarser (already upsampled) grids is upsampled together, then the
+    grids of the next finer level are appended, so a level-i grid goes through i 2x steps.
     """
-    n = len(levels)
-    shapes = level_shapes(height, width, n)
-    stack = (levels[-1].astype(np.int64) << UP_BITS)[None]
-    for i in range(n - 2, -1, -1):
-        h, w = shapes[i]
-        stack = _up_axis(_up_axis(stack, 1, h), 2, w)
-        stack = np.concatenate([stack, (levels[i].astype(np.int64) << UP_BITS)[None]], axis=0)
-    return stack[::-1]  # level 0 first
+    top = max(grid_levels)
+    shapes = level_shapes(height, width, top + 1)
+    h, w = shapes[top]
+    stack = np.zeros((0, h, w), np.int64)
+    order: list[int] = []
+    for lv in range(top, -1, -1):
+        if lv < top:
+            h, w = shapes[lv]
+            stack = _up_axis(_up_axis(stack, 1, h), 2, w)
+        new = [g for g, glv in enumerate(grid_levels) if glv == lv]
+        if new:
+            # level gain 2**-lv keeps every grid's features in comparable units (see model.py)
+            add = np.stack([grids[g].astype(np.int64) << (UP_BITS - lv) for g in new])
+            stack = np.concatenate([stack, add], axis=0)
+            order += new
+    out = np.empty_like(stack)
+    out[order] = stack
+    return out
 
 
 def resize_features(feat: np.ndarray, out_h: int, out_w: int) -> np.ndarray:

@@ -85,10 +85,10 @@ def quantise_networks(
     q_range: range = range(3, 14),
 ) -> tuple[list[QuantModule], list[QuantModule]]:
     """Returns (arm modules, synthesis modules); leaves the model's layers dequantised."""
-    n_pix = target.shape[0]
+    n_pix = target.shape[1]
     ys = [torch.from_numpy(lv.astype(np.float32)) for lv in levels]
     feat = model.upsample(ys)
-    x = feat.reshape(feat.shape[0], -1).T.contiguous()
+    x = feat.reshape(feat.shape[0], -1)
 
     def syn_cost() -> float:
         return float(((model.synth(x) - target) ** 2).mean())

@@ -15,10 +15,15 @@ from neural_memory.lossy.model import CodecModel
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 600
-    lr: float = 1e-2
+    lr: float = 5e-2  # latents
+    net_lr: float = 1e-2  # ARM
+    syn_lr: float = 2e-3  # synthesis (starts from the analytic linear solution: move gently)
     noise_frac: float = 0.7  # first part: additive uniform noise; rest: straight-through round
     rate_frac: float = 0.25  # fraction of latent positions used for the rate estimate
     warmup: int = 10
+    row_frac: float = 1.0  # fraction of image rows used for the distortion in early steps
+    row_frac_until: float = 0.0  # ... for this fraction of the steps (then full image)
+    init_step: float = 8.0  # pyramid init step = init_step * sqrt(lmbda); 0 = no analytic init
 
 
 def quantize_proxy(y: torch.Tensor, noise: bool) -> torch.Tensor:
@@ -35,12 +40,22 @@ def train(
     seed: int = 0,
     progress: Callable[[int, int, dict], None] | None = None,
 ) -> dict:
-    """target: (H*W, C) float in [0, 1]. Loss = MSE + lmbda * bits / (H*W)."""
+    """target: (C, H*W) float in [0, 1]. Loss = MSE + lmbda * bits / (H*W)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    n_pix = target.shape[0]
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n_pix = target.shape[1]
+    opt = torch.optim.Adam(
+        [
+            {"params": list(model.latents), "lr": cfg.lr, "base": cfg.lr},
+            {"params": list(model.arm.parameters()), "lr": cfg.net_lr, "base": cfg.net_lr},
+            {"params": list(model.syn.parameters()), "lr": cfg.syn_lr, "base": cfg.syn_lr},
+        ]
+    )
     n_noise = int(cfg.steps * cfg.noise_frac)
+    h = model.height
+    target_hw = target.reshape(target.shape[0], h, -1)
+    n_rows = max(1, int(h * cfg.row_frac))
+    n_rows_phase = int(cfg.steps * cfg.row_frac_until)
     t0 = time.time()
     log = {}
     for step in range(cfg.steps):
@@ -48,12 +63,17 @@ def train(
             min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         )
         for g in opt.param_groups:
-            g["lr"] = cfg.lr * max(lr_scale, 0.01)
+            g["lr"] = g["base"] * max(lr_scale, 0.01)
         noise = step < n_noise
         ys = [quantize_proxy(y, noise) for y in model.latents]
-        feat = model.upsample(ys)
-        pred = model.synth(feat.reshape(feat.shape[0], -1).T)
-        mse = ((pred - target) ** 2).mean()
+        if step < n_rows_phase:
+            rows = torch.randperm(h, generator=gen)[:n_rows].sort().values
+            tgt = target_hw[:, rows].reshape(target.shape[0], -1)
+        else:
+            rows, tgt = None, target
+        feat = model.upsample(ys, rows)
+        pred = model.synth(feat.reshape(feat.shape[0], -1))
+        mse = ((pred - tgt) ** 2).mean()
         bits = model.rate_bits(ys, cfg.rate_frac, gen)
         loss = mse + lmbda * bits / n_pix
         opt.zero_grad(set_to_none=True)
