@@ -1,0 +1,72 @@
+"""The HTML benchmark page, rendered in a real headless browser (Debian's chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neural_memory.bench import BenchConfig, run_benchmark
+from neural_memory.bench.html import write_html
+from neural_memory.bench.report import summary
+
+FIXTURES = Path(__file__).parent / "data" / "bench"
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is missing in CI: .ci/run must install it")
+    pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+def test_html_report_renders_with_content(tmp_path: Path) -> None:
+    config = BenchConfig(
+        images_dir=FIXTURES,
+        out_dir=tmp_path / "run",
+        codecs=["jpeg-420", "webp", "png"],
+        settings={"jpeg-420": [30, 60, 90], "webp": [30, 60, 90]},
+        jobs=0,
+        progress=False,
+    )
+    results = run_benchmark(config)
+    summ = summary(results)
+    plots = {k: tmp_path / "run" / f"{k}.png" for k in ("rd_psnr", "rd_msssim")}
+    page = write_html(results, summ, plots)
+    text = page.read_text()
+    assert "<table>" in text and "data:image/png;base64," in text and "id=slider" in text
+    assert "JPEG" in text and "WebP" in text
+
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1000,1400",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    non_white = np.mean(pixels < 200)
+    assert pixels.std() > 20, "screenshot is (nearly) uniform: the page rendered blank"
+    assert non_white > 0.02, f"only {non_white:.1%} of the page has content"
