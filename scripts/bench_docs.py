@@ -12,6 +12,8 @@ same libraries (see REFERENCE below): a gap over 2 % in rate or 0.1 dB is flagge
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -87,10 +89,18 @@ def main() -> None:
         name = run.name
         dest = args.docs / "bench" / name
         dest.mkdir(parents=True, exist_ok=True)
-        for png in ("rd_psnr.png", "rd_msssim.png", "crops.png"):
+        for png in ("rd_psnr.png", "rd_msssim.png", "rd_psnr_published.png", "crops.png"):
             if (run / png).exists():
                 shutil.copy2(run / png, dest / png)
-        shutil.copy2(run / "results.json", dest / "results.json")
+        # Keep the repository light: dataset-level numbers as JSON, per-item records gzipped.
+        full = json.loads((run / "results.json").read_text())
+        full.pop("records", None)
+        (dest / "summary.json").write_text(json.dumps(full, indent=1))
+        with (
+            open(run / "results.jsonl", "rb") as src,
+            gzip.open(dest / "results.jsonl.gz", "wb") as gz,
+        ):
+            shutil.copyfileobj(src, gz)
         text = render_markdown(results, summ, image_prefix=f"bench/{name}/", heading_level=2)
         if results.images and all(i.startswith("kodim") for i in results.images):
             check = (

@@ -43,7 +43,9 @@ def _setting_override(text: str) -> tuple[str, list[float | int]]:
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every ``bench`` option to ``parser`` (a subparser of the main CLI)."""
-    parser.add_argument("images_dir", type=Path, help="folder of RGB images (PNG, PPM, ...)")
+    parser.add_argument(
+        "images_dir", type=Path, nargs="?", help="folder of RGB images (PNG, PPM, ...)"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -159,6 +161,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if getattr(args, "list_codecs", False):
         _list_codecs()
         return 0
+    if args.images_dir is None:
+        print("bench: IMAGES_DIR is required (unless --list-codecs)", file=sys.stderr)
+        return 2
     config = config_from_args(args)
     try:
         results = run_benchmark(config)

@@ -43,42 +43,58 @@ def _style(names: list[str]) -> dict[str, dict[str, Any]]:
     return style
 
 
+#: Published curves drawn on the main PSNR plot (all of them go on rd_psnr_published.png).
+KEY_PUBLISHED = ("vtm", "av1", "coolchic5", "c3")
+
+
 def plot_rd(results: Any, summ: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """rd_psnr.png and rd_msssim.png; published Kodak curves as thin grey dashed lines."""
+    """rd_psnr.png, rd_msssim.png and, with published anchors, rd_psnr_published.png."""
     aggs = summ["aggregates"]
     lossy = [n for n, a in aggs.items() if a["mode"] == LOSSY and len(curve(a)[0]) >= 2]
     style = _style(lossy)
+    published = summ["published"]
+    figures = [
+        ("psnr", "rd_psnr.png", "RGB PSNR (dB)", [k for k in KEY_PUBLISHED if k in published]),
+        ("ms_ssim", "rd_msssim.png", "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)", []),
+    ]
+    if published:
+        figures.append(("psnr", "rd_psnr_published.png", "RGB PSNR (dB)", list(published)))
     paths = {}
     max_bpp = 2.0
-    for metric, fname, ylabel in (
-        ("psnr", "rd_psnr.png", "RGB PSNR (dB)"),
-        ("ms_ssim", "rd_msssim.png", "MS-SSIM (dB) = -10 log10(1 - MS-SSIM)"),
-    ):
+    title = results.config.title or Path(results.config.images_dir).name
+    for metric, fname, ylabel, pubs in figures:
         fig, ax = plt.subplots(figsize=(10, 7), dpi=110)
         ys: list[float] = []
         for n in lossy:
             r, q = curve(aggs[n], metric)
             if metric == "ms_ssim":
                 q = [ms_ssim_db(v) for v in q]
-            ax.plot(r, q, label=aggs[n]["label"], markersize=4, **style[n])
+            st = dict(style[n])
+            if fname == "rd_psnr_published.png":
+                st.update(linewidth=1.0, alpha=0.6)
+            ax.plot(r, q, label=aggs[n]["label"], markersize=4, **st)
             ys += [y for x, y in zip(r, q, strict=True) if x <= max_bpp]
-        if metric == "psnr":
-            for k, (name, pc) in enumerate(summ["published"].items()):
-                ax.plot(
-                    pc["bpp"],
-                    pc["psnr"],
-                    linestyle=(0, (4, 2)),
-                    linewidth=0.9,
-                    color=str(0.25 + 0.5 * k / max(len(summ["published"]), 1)),
-                    label=f"published: {name}",
-                )
+        cmap = plt.get_cmap("tab20")
+        for k, name in enumerate(pubs):
+            pc = published[name]
+            ax.plot(
+                pc["bpp"],
+                pc["psnr"],
+                linestyle=(0, (1, 1.5)),
+                linewidth=1.6,
+                marker="x",
+                markersize=4,
+                color=cmap(k % 20) if len(pubs) > 4 else str(0.15 + 0.15 * k),
+                label=f"published: {name}",
+            )
+            ys += [y for x, y in zip(pc["bpp"], pc["psnr"], strict=True) if x <= max_bpp]
         ax.set_xlim(0, max_bpp)
         if ys:
             ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
         ax.set_xlabel("bits per pixel (bpp)")
         ax.set_ylabel(ylabel)
-        title = results.config.title or Path(results.config.images_dir).name
-        ax.set_title(f"{title}: {len(results.images)} images, dataset averages")
+        extra = " vs published Kodak curves" if fname == "rd_psnr_published.png" else ""
+        ax.set_title(f"{title}: {len(results.images)} images, dataset averages{extra}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, ncol=2, loc="lower right")
         fig.tight_layout()

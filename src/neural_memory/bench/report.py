@@ -289,6 +289,13 @@ def render_markdown(
                 "",
                 f"![MS-SSIM vs bpp]({image_prefix}rd_msssim.png)",
                 "",
+            ]
+            if summ["published"]:
+                out += [
+                    f"![PSNR vs bpp, published curves]({image_prefix}rd_psnr_published.png)",
+                    "",
+                ]
+            out += [
                 f"Crops at about {cfg.crop_bpp} bpp (the setting closest to it on that image):",
                 "",
                 f"![crops]({image_prefix}crops.png)",
