@@ -213,11 +213,13 @@ def code_rows(
                         smin = s
                 wsum = 0
                 psum = 0
+                esum = 0
                 for i in range(npr):
                     r = ((smin + blend_c) << 16) // (ssum[i] + blend_c)
                     wgt = (r * r) >> 16
                     wsum += wgt
                     psum += wgt * preds[i]
+                    esum += wgt * ssum[i]
                 p = (psum + (wsum >> 1)) // wsum
                 # residual neighbourhood (quantized residuals, signed, unflipped)
                 qw = resb[r0, x - 1, k] if x > 0 else 0
@@ -234,7 +236,7 @@ def code_rows(
                 le = lq(energy)
                 if le > N_E - 1:
                     le = N_E - 1
-                lb = lq(smin // (16 * step))
+                lb = lq(esum // (wsum * 16 * step))
                 if lb > N_E - 1:
                     lb = N_E - 1
                 # bias correction
@@ -320,7 +322,7 @@ def code_rows(
                 ctxoff[11] = cbase[11] + (k * nctx[11] + c11) * NNODE
                 for t in range(6):
                     pi = PI_REF[t] if a >= 0 else PI_NOREF[t]
-                    ct = (le >> 1) * 13 + qd13(preds[pi] - pb, sg, step)
+                    ct = (lb >> 1) * 13 + qd13(preds[pi] - pb, sg, step)
                     ctxoff[12 + t] = cbase[12 + t] + (k * nctx[12 + t] + ct) * NNODE
                 sel[0] = (k * 6 + (le >> 2)) * NNODE
                 sel[1] = (k * N_E + lb) * NNODE

@@ -12,7 +12,7 @@ from numba import njit
 
 PSCALE = 16
 N_SPATIAL = 11
-N_INTER = 6
+N_INTER = 8
 NP_MAX = N_SPATIAL + 2 * N_INTER
 
 # indices into the neighbourhood vector filled by fetch()
@@ -118,3 +118,8 @@ def inter(nb: np.ndarray, rb: np.ndarray, r0: int, preds: np.ndarray, at: int) -
     preds[at + 3] = base + dne * 16
     preds[at + 4] = base + (dw + dne) * 8
     preds[at + 5] = base + (dw + dn) * 8
+    # low-pass estimates of the (smooth, rounding-noisy) difference plane
+    dww = nb[IWW] - rb[IWW]
+    dnn = nb[INN] - rb[INN]
+    preds[at + 6] = base + (dw + dn + dnw + dne) * 4
+    preds[at + 7] = base + (2 * dw + 2 * dn + dnw + dne + dww + dnn) * 2
