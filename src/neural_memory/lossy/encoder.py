@@ -56,7 +56,7 @@ def fit(
     model = CodecModel(h, w, arch)
     if tcfg.init_step > 0:
         pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
-    log = train(model, target, lmbda, tcfg, seed=seed, progress=progress)
+    train(model, target, lmbda, tcfg, seed=seed, progress=progress)
 
     levels = [
         np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)

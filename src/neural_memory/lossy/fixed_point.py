@@ -32,7 +32,7 @@ def _up_axis(x: np.ndarray, axis: int, n_out: int) -> np.ndarray:
     a, b, c, d, e = (xp[..., i : i + n] for i in range(5))
     even = TAPS_EVEN[0] * a + TAPS_EVEN[1] * b + TAPS_EVEN[2] * c + TAPS_EVEN[3] * d
     odd = TAPS_ODD[0] * b + TAPS_ODD[1] * c + TAPS_ODD[2] * d + TAPS_ODD[3] * e
-    out = np.empty(x.shape[:-1] + (2 * n,), dtype=np.int64)
+    out = np.empty((*x.shape[:-1], 2 * n), dtype=np.int64)
     out[..., 0::2] = (even + 128) >> 8
     out[..., 1::2] = (odd + 128) >> 8
     return np.moveaxis(out[..., :n_out], -1, axis)

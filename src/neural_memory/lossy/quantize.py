@@ -54,7 +54,7 @@ def set_layer(layer: torch.nn.Linear, m: QuantModule) -> None:
 
 def latent_bits(levels: list[np.ndarray], arm: list[QuantModule]) -> float:
     """Exact bits of the latents under the integer ARM (what the rANS coder will spend)."""
-    starts, freqs = latent_stream(levels, arm)
+    _, freqs = latent_stream(levels, arm)
     return float(np.sum(PROB_BITS - np.log2(freqs.astype(np.float64))))
 
 

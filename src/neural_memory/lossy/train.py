@@ -21,9 +21,42 @@ class TrainConfig:
     noise_frac: float = 0.7  # first part: additive uniform noise; rest: straight-through round
     rate_frac: float = 0.25  # fraction of latent positions used for the rate estimate
     warmup: int = 10
+    mixed: bool = False  # noise phase: rounded (STE) latents for distortion, noisy for rate
     row_frac: float = 1.0  # fraction of image rows used for the distortion in early steps
     row_frac_until: float = 0.0  # ... for this fraction of the steps (then full image)
     init_step: float = 8.0  # pyramid init step = init_step * sqrt(lmbda); 0 = no analytic init
+
+
+class Adam:
+    """Plain Adam over parameter groups. torch.optim's first step imports torch._dynamo
+    (~6-8 s on this machine), a large share of a 120 s encode budget; this is the same update
+    rule without that import."""
+
+    def __init__(self, groups: list[dict], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.param_groups = groups
+        self.b1, self.b2, self.eps = betas[0], betas[1], eps
+        self.t = 0
+        self.m = [[torch.zeros_like(p) for p in g["params"]] for g in groups]
+        self.v = [[torch.zeros_like(p) for p in g["params"]] for g in groups]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.t += 1
+        c1 = 1 - self.b1**self.t
+        c2 = 1 - self.b2**self.t
+        for g, ms, vs in zip(self.param_groups, self.m, self.v, strict=True):
+            for p, m, v in zip(g["params"], ms, vs, strict=True):
+                if p.grad is None:
+                    continue
+                m.mul_(self.b1).add_(p.grad, alpha=1 - self.b1)
+                v.mul_(self.b2).addcmul_(p.grad, p.grad, value=1 - self.b2)
+                denom = (v / c2).sqrt_().add_(self.eps)
+                p.addcdiv_(m, denom, value=-g["lr"] / c1)
 
 
 def quantize_proxy(y: torch.Tensor, noise: bool) -> torch.Tensor:
@@ -44,7 +77,7 @@ def train(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n_pix = target.shape[1]
-    opt = torch.optim.Adam(
+    opt = Adam(
         [
             {"params": list(model.latents), "lr": cfg.lr, "base": cfg.lr},
             {"params": list(model.arm.parameters()), "lr": cfg.net_lr, "base": cfg.net_lr},
@@ -66,6 +99,9 @@ def train(
             g["lr"] = g["base"] * max(lr_scale, 0.01)
         noise = step < n_noise
         ys = [quantize_proxy(y, noise) for y in model.latents]
+        ys_rate = ys
+        if noise and cfg.mixed:
+            ys = [quantize_proxy(y, False) for y in model.latents]
         if step < n_rows_phase:
             rows = torch.randperm(h, generator=gen)[:n_rows].sort().values
             tgt = target_hw[:, rows].reshape(target.shape[0], -1)
@@ -74,7 +110,7 @@ def train(
         feat = model.upsample(ys, rows)
         pred = model.synth(feat.reshape(feat.shape[0], -1))
         mse = ((pred - tgt) ** 2).mean()
-        bits = model.rate_bits(ys, cfg.rate_frac, gen)
+        bits = model.rate_bits(ys_rate, cfg.rate_frac, gen)
         loss = mse + lmbda * bits / n_pix
         opt.zero_grad(set_to_none=True)
         loss.backward()
