@@ -37,7 +37,7 @@ LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # tunable integers (part of the format: changing one changes every payload)
 # mixer learning rate, blend epsilon (1/16 units), column-error decay (/8), weight of the
 # reference channel's co-located predictor errors in the blend
-PARAMS = np.array([8, 8, 6, 4], dtype=np.int64)
+PARAMS = np.array([8, 8, 6, 4, 2], dtype=np.int64)
 BIAS_LIMIT = 64
 BIAS1 = 4 * 16 * 64  # second bias table starts here
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
@@ -122,6 +122,9 @@ def code_rows(
     limits,
     mix_w,
     mix_w2,
+    mix_w3,
+    mix_w4,
+    mix_f,
     apm,
     apm2,
     st,
@@ -147,13 +150,15 @@ def code_rows(
     blend_c = params[1]
     bl_vd = params[2]
     bl_xw = params[3]
+    f_lr = params[4]
     nb = np.zeros(8, dtype=np.int64)
     rb = np.zeros(8, dtype=np.int64)
     preds = np.zeros(NP_MAX, dtype=np.int64)
     ssum = np.zeros(NP_MAX, dtype=np.int64)
     ctxoff = np.zeros(nm, dtype=np.int64)
     xin = np.zeros(nm + 1, dtype=np.int64)
-    sel = np.zeros(4, dtype=np.int64)
+    sel = np.zeros(7, dtype=np.int64)
+    fx = np.zeros(5, dtype=np.int64)
     for y in range(y0, y1):
         cur = y & 1
         prv = cur ^ 1
@@ -327,6 +332,9 @@ def code_rows(
                 sel[0] = (k * 6 + (le >> 2)) * NNODE
                 sel[1] = (k * N_E + lb) * NNODE
                 sel[2] = (k * N_E + le) * NNODE
+                sel[4] = (k * 169 + qd13(preds[0] - pb, sg, step) * 13 + qd13(preds[1] - pb, sg, step)) * NNODE
+                sel[5] = (k * 6 + (le >> 2)) * NNODE
+                sel[6] = (k * 104 + qd13(preds[ia] - pb, sg, step) * 8 + lr) * NNODE
                 sel[3] = (k * 81 + qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)) * NNODE
                 # residual, quantized in the loop
                 qf = 0
@@ -341,7 +349,7 @@ def code_rows(
                 mag = abs(qf)
                 node = 0
                 z = code_decision(
-                    enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch, squash, recip,
+                    enc, 1 if mag == 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, mix_w3, mix_w4, mix_f, fx, f_lr, sel, apm, apm2, xin, stretch, squash, recip,
                     st, buf, mix_lr, cost_t,
                 )  # fmt: skip
                 if z == 0:
@@ -352,7 +360,7 @@ def code_rows(
                         node = NODE_UNARY + j
                         b = code_decision(
                             enc, 1 if kb > j else 0, node, ctxoff, nm, cm_p, cm_n, limits,
-                            mix_w, mix_w2, sel, apm, apm2, xin, stretch,
+                            mix_w, mix_w2, mix_w3, mix_w4, mix_f, fx, f_lr, sel, apm, apm2, xin, stretch,
                             squash, recip, st, buf, mix_lr, cost_t,
                         )  # fmt: skip
                         if b == 0:
@@ -373,14 +381,14 @@ def code_rows(
                             node = NODE_MANT + 4 * kb + state
                             bit = (m >> (kb - 2 - t)) & 1 if enc else 0
                             b = code_decision(
-                                enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch,
+                                enc, bit, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, mix_w3, mix_w4, mix_f, fx, f_lr, sel, apm, apm2, xin, stretch,
                                 squash, recip, st, buf, mix_lr, cost_t,
                             )  # fmt: skip
                             mm = (mm << 1) | b
                     mag = mm + 1
                     node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
                     neg = code_decision(
-                        enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, sel, apm, apm2, xin, stretch, squash,
+                        enc, 1 if qf < 0 else 0, node, ctxoff, nm, cm_p, cm_n, limits, mix_w, mix_w2, mix_w3, mix_w4, mix_f, fx, f_lr, sel, apm, apm2, xin, stretch, squash,
                         recip, st, buf, mix_lr, cost_t,
                     )  # fmt: skip
                     qf = -mag if neg else mag
@@ -422,6 +430,9 @@ class State:
         self.cm_n = np.zeros(size, dtype=np.uint16)
         self.mix_w = np.full(nch * NNODE * 6 * (NM + 1), 65536 // 4, dtype=np.int64)
         self.mix_w2 = np.full(nch * NNODE * N_E * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.mix_w3 = np.full(nch * NNODE * 169 * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.mix_w4 = np.full(nch * NNODE * 104 * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.mix_f = np.tile(np.array([16384] * 4 + [0], dtype=np.int64), nch * NNODE * 6)
         self.apm = init_apm(nch * NNODE * N_E, SQUASH)
         self.apm2 = init_apm(nch * NNODE * 81, SQUASH)
         self.vacc = np.zeros((width, nch, NP_MAX), dtype=np.int64)
@@ -456,6 +467,6 @@ def run_rows(
     """Code rows [y0, y1) in the given direction, updating ``s``, ``st`` and ``buf``."""
     code_rows(
         enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
-        s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
+        s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.mix_w3, s.mix_w4, s.mix_f, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
         NCTX, s.cbase, PARAMS, COST, s.vacc,
     )  # fmt: skip

@@ -65,6 +65,11 @@ def code_decision(
     limits: np.ndarray,
     mix_w: np.ndarray,
     mix_w2: np.ndarray,
+    mix_w3: np.ndarray,
+    mix_w4: np.ndarray,
+    mix_f: np.ndarray,
+    fx: np.ndarray,
+    f_lr: int,
     sel: np.ndarray,
     apm: np.ndarray,
     apm2: np.ndarray,
@@ -87,11 +92,24 @@ def code_decision(
     n1 = nm + 1
     w1 = (sel[0] + node) * n1
     w2 = (sel[1] + node) * n1
+    w3 = (sel[4] + node) * n1
     d1 = _mix(mix_w, w1, xin, n1)
     d2 = _mix(mix_w2, w2, xin, n1)
+    d3 = _mix(mix_w3, w3, xin, n1)
+    w4 = (sel[6] + node) * n1
+    d4 = _mix(mix_w4, w4, xin, n1)
+    p4 = squash[d4 + 2048]
     p1 = squash[d1 + 2048]
     p2 = squash[d2 + 2048]
-    dm = (d1 + d2) >> 1
+    p3 = squash[d3 + 2048]
+    # second layer: a small mixer over the three first-layer outputs
+    fx[0] = d1
+    fx[1] = d2
+    fx[2] = d3
+    fx[3] = d4
+    fx[4] = 256
+    wf = (sel[5] + node) * 5
+    dm = _mix(mix_f, wf, fx, 5)
     pm = squash[dm + 2048]
     pa1, k1 = _apm(apm, sel[2] + node, dm)
     pa2, k2 = _apm(apm2, sel[3] + node, dm)
@@ -106,9 +124,16 @@ def code_decision(
     # learn: each mixer by its own coding-cost gradient, counters, nearer APM knots
     e1 = ((bit << 12) - p1) * mix_lr
     e2 = ((bit << 12) - p2) * mix_lr
+    e3 = ((bit << 12) - p3) * mix_lr
+    e4 = ((bit << 12) - p4) * mix_lr
     for i in range(n1):
         mix_w[w1 + i] += (xin[i] * e1) >> 14
         mix_w2[w2 + i] += (xin[i] * e2) >> 14
+        mix_w3[w3 + i] += (xin[i] * e3) >> 14
+        mix_w4[w4 + i] += (xin[i] * e4) >> 14
+    ef = ((bit << 12) - pm) * f_lr
+    for i in range(5):
+        mix_f[wf + i] += (fx[i] * ef) >> 14
     target = bit << 16
     for i in range(nm):
         j = ctxoff[i] + node
