@@ -38,8 +38,6 @@ LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # mixer learning rate, blend epsilon (1/16 units), column-error decay (/8), weight of the
 # reference channel's co-located predictor errors in the blend
 PARAMS = np.array([8, 8, 6, 4, 2], dtype=np.int64)
-BIAS_LIMIT = 64
-BIAS1 = 4 * 16 * 64  # second bias table starts here
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
 
@@ -115,8 +113,6 @@ def code_rows(
     near,
     errb,
     resb,
-    bias_s,
-    bias_n,
     cm_p,
     cm_n,
     limits,
@@ -244,7 +240,7 @@ def code_rows(
                 lb = lq(esum // (wsum * 16 * step))
                 if lb > N_E - 1:
                     lb = N_E - 1
-                # bias correction
+                # texture pattern (neighbours above/below the prediction), a context
                 tex = 0
                 if nb[0] * 16 > p:
                     tex |= 1
@@ -258,18 +254,9 @@ def code_rows(
                     tex |= 16
                 if (2 * nb[0] - nb[4]) * 16 > p:
                     tex |= 32
-                le16 = le if le < 16 else 15
-                bctx = (k * 16 + le16) * 64 + tex
-                bctx2 = BIAS1 + ((k * 9 + qd(preds[0] - p, 1, 1)) * 9 + qd(preds[1] - p, 1, 1)) * 9 + qd(
-                    preds[3] - p, 1, 1
-                )
+                # (a CALIC-style bias correction was tried here: it hurt once the coder got
+                # the predictor-disagreement contexts, which model the bias per context)
                 pb = p
-                corr = 0
-                if bias_n[bctx] > 0:
-                    corr = bias_s[bctx] // bias_n[bctx]
-                if bias_n[bctx2] > 0:
-                    corr = (corr + bias_s[bctx2] // bias_n[bctx2]) >> 1
-                pb = p + corr
                 if pb < 0:
                     pb = 0
                 elif pb > maxp:
@@ -407,13 +394,12 @@ def code_rows(
                     v = maxval
                 rec[y, x, c] = v
                 resb[r0, x, k] = q
-                # learn: predictor errors, bias
+                # learn: predictor errors
                 v16 = v * 16
                 for i in range(npr):
                     ei = abs(v16 - preds[i])
                     errb[cur, x, k, i] = ei
                     vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
-                bias_s[bctx] += v16 - p
 
 class State:
     """All adaptive state of one coding run (identical initial values on both sides)."""
@@ -422,8 +408,6 @@ class State:
         nch = channels
         self.errb = np.zeros((2, width, nch, NP_MAX), dtype=np.int64)
         self.resb = np.zeros((3, width, nch), dtype=np.int64)
-        self.bias_s = np.zeros(BIAS1 + 4 * 729, dtype=np.int64)
-        self.bias_n = np.zeros(BIAS1 + 4 * 729, dtype=np.int64)
         self.cbase = np.concatenate(([0], np.cumsum(NCTX * nch * NNODE)[:-1])).astype(np.int64)
         size = int(NCTX.sum()) * nch * NNODE
         self.cm_p = np.full(size, 32768, dtype=np.int32)
@@ -466,7 +450,7 @@ def run_rows(
 ) -> None:
     """Code rows [y0, y1) in the given direction, updating ``s``, ``st`` and ``buf``."""
     code_rows(
-        enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb, s.bias_s,
-        s.bias_n, s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.mix_w3, s.mix_w4, s.mix_f, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
+        enc, y0, y1, img, s.rec, order, ref1, ref2, maxval, near, s.errb, s.resb,
+        s.cm_p, s.cm_n, LIMITS, s.mix_w, s.mix_w2, s.mix_w3, s.mix_w4, s.mix_f, s.apm, s.apm2, st, buf, STRETCH, SQUASH, RECIPROCAL,
         NCTX, s.cbase, PARAMS, COST, s.vacc,
     )  # fmt: skip
