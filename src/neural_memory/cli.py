@@ -29,6 +29,7 @@ examples:
   neural-memory decode photo.nmem -o photo.png        rebuild the image
   neural-memory decode photo.nmem --scale 2           render at twice the size (lossy)
   neural-memory info photo.nmem                       header and section sizes
+  neural-memory inpaint photo.png --mask m.png -o f.png  fill the pixels marked in m.png
   neural-memory demo                                  the whole job on a bundled photo
 """
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decode(commands)
     _add_info(commands)
     _add_demo(commands)
+    _add_inpaint(commands)
     _add_bench(commands)
     return parser
 
@@ -221,6 +223,20 @@ def _add_demo(commands) -> None:
     p.add_argument("--preset", choices=PRESETS, default="fast", help="lossy preset")
     p.add_argument("--device", default="cpu", help="torch device for lossy encoding")
     p.set_defaults(run=_run_demo)
+
+
+def _add_inpaint(commands) -> None:
+    from neural_memory.reconstruct.cli import add_inpaint_arguments, run_inpaint
+
+    p = commands.add_parser(
+        "inpaint",
+        help="fill in missing or damaged pixels marked by a mask",
+        description="Fit a representation to the known pixels of an image only, and let it "
+        "answer for the pixels the mask marks as unknown (nonzero mask pixels). Needs the "
+        "[lossy] extra (PyTorch).",
+    )
+    add_inpaint_arguments(p)
+    p.set_defaults(run=run_inpaint)
 
 
 def _add_bench(commands) -> None:

@@ -89,5 +89,9 @@ def run_demo(outdir: Path, *, preset: str = "fast", device: str = "cpu") -> int:
         e = "" if enc is None else f"{enc:.1f}"
         d = "" if dec is None else f"{dec:.2f}"
         print(f"{name:28} {size:>8,} {bpp:>7.3f} {q:>8} {e:>9} {d:>9}")
+    print()
+    from neural_memory.reconstruct import run_memory_demo
+
+    run_memory_demo(outdir / "memory")
     print(f"outputs in {outdir}/")
     return 0
