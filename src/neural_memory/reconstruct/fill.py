@@ -38,41 +38,75 @@ def pull_push(values: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _neighbour_sum(x: torch.Tensor, degree: torch.Tensor) -> torch.Tensor:
+def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
     p = F.pad(x, (1, 1, 1, 1))
     return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
 
 
-def membrane(
-    values: torch.Tensor, known: torch.Tensor, init: torch.Tensor, iters: int = 30
-) -> torch.Tensor:
-    """Refine ``init`` towards the harmonic fill (discrete Laplace equation on the unknown
-    pixels, known pixels as boundary values, reflecting image borders) with ``iters`` steps of
-    conjugate gradients, batched over images and channels."""
-    unknown = 1.0 - known
-    ones = torch.ones_like(known)
-    degree = _neighbour_sum(ones, ones)  # 4 inside, 3 on edges, 2 in corners
-    fixed = values * known
+def _laplacian(x: torch.Tensor, degree: torch.Tensor) -> torch.Tensor:
+    """Graph Laplacian of the pixel grid with reflecting borders (symmetric, PSD)."""
+    return degree * x - _neighbour_sum(x)
 
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        return unknown * (degree * x - _neighbour_sum(x, degree))
 
-    b = unknown * _neighbour_sum(fixed, degree)
-    x = init * unknown
+def _cg(apply, b: torch.Tensor, x: torch.Tensor, iters: int) -> torch.Tensor:
+    """Conjugate gradients on each (image, channel) plane at once."""
     r = b - apply(x)
     p = r.clone()
     rr = (r * r).sum(dim=(-2, -1), keepdim=True)
     for _ in range(iters):
         ap = apply(p)
-        alpha = rr / (p * ap).sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+        alpha = rr / (p * ap).sum(dim=(-2, -1), keepdim=True).clamp(min=1e-20)
         x = x + alpha * p
         r = r - alpha * ap
         rr_new = (r * r).sum(dim=(-2, -1), keepdim=True)
-        p = r + (rr_new / rr.clamp(min=1e-12)) * p
+        p = r + (rr_new / rr.clamp(min=1e-20)) * p
         rr = rr_new
-    return fixed + x
+    return x
 
 
-def coarse_fill(values: torch.Tensor, known: torch.Tensor, iters: int = 30) -> torch.Tensor:
-    """Pull-push, then ``iters`` membrane CG steps (see the module docstring)."""
-    return membrane(values, known, pull_push(values, known), iters)
+def membrane(
+    values: torch.Tensor, known: torch.Tensor, init: torch.Tensor, iters: int = 30, order: int = 1
+) -> torch.Tensor:
+    """Refine ``init`` towards the harmonic (``order=1``: Laplace equation) or biharmonic
+    (``order=2``: least squared Laplacian, a thin plate) fill of the unknown pixels, known
+    pixels as boundary values, with ``iters`` conjugate-gradient steps.
+
+    The thin plate continues gradients and wins on small holes in smooth images (it is what
+    scikit-image's biharmonic inpainting solves); on large holes it extrapolates boundary
+    noise, so boxes use the membrane."""
+    unknown = 1.0 - known
+    degree = _neighbour_sum(torch.ones_like(known))  # 4 inside, 3 on edges, 2 in corners
+    fixed = values * known
+    if order == 1:
+
+        def apply(x: torch.Tensor) -> torch.Tensor:
+            return unknown * _laplacian(unknown * x, degree)
+
+    else:
+
+        def apply(x: torch.Tensor) -> torch.Tensor:
+            return unknown * _laplacian(_laplacian(unknown * x, degree), degree)
+
+    if order == 1:
+        b = unknown * _neighbour_sum(fixed)
+    else:
+        b = -unknown * _laplacian(_laplacian(fixed, degree), degree)
+    x = _cg(apply, b, init * unknown, iters)
+    return fixed + unknown * x
+
+
+def coarse_fill(
+    values: torch.Tensor, known: torch.Tensor, iters: int = 30, order: int = 1
+) -> torch.Tensor:
+    """Pull-push, then ``iters`` CG steps of the membrane or thin plate (module docstring)."""
+    return membrane(values, known, pull_push(values, known), iters, order)
+
+
+def coarse_fills(
+    values: torch.Tensor, known: torch.Tensor, iters: int = 30
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both smooth fills, the membrane and the thin plate (twice the CG steps: it converges
+    more slowly), from one pull-push start. The refinement network sees both and learns
+    where this image prefers which."""
+    start = pull_push(values, known)
+    return membrane(values, known, start, iters, 1), membrane(values, known, start, 2 * iters, 2)

@@ -2,10 +2,11 @@
 
 The representation has two stages, both built from this image alone (no pretrained weights):
 
-1. a coarse fill (fill.py): pull-push pyramid + membrane CG steps, smooth, exact on known
-   pixels; it carries the low frequencies into large holes;
-2. a small convolutional network that maps (masked image, mask, coarse fill) to a correction
-   of the coarse fill. It is trained *self-supervised* on this image: random crops, where
+1. two smooth fills (fill.py), exact on known pixels: the membrane (harmonic) and the thin
+   plate (biharmonic), both by conjugate gradients from a pull-push pyramid start;
+2. a small convolutional network that maps (masked image, mask, both fills) to a correction
+   of one of them (thin plate for small holes, membrane for large ones). It is trained
+   *self-supervised* on this image: random crops, where
    known pixels are additionally hidden by synthetic masks of the same kind as the real one,
    and the loss is the error on exactly those hidden-but-known pixels. The network thus learns
    this image's edges, textures and colour correlations as seen through holes like the real
@@ -118,7 +119,7 @@ def inpaint(image: np.ndarray, mask: np.ndarray, **options) -> np.ndarray:
 def _inpaint_float(values: np.ndarray, missing: np.ndarray, config: InpaintConfig) -> np.ndarray:
     import torch
 
-    from neural_memory.reconstruct.fill import coarse_fill
+    from neural_memory.reconstruct.fill import coarse_fills
     from neural_memory.reconstruct.net import RefineNet
 
     old_threads = torch.get_num_threads()
@@ -129,16 +130,24 @@ def _inpaint_float(values: np.ndarray, missing: np.ndarray, config: InpaintConfi
         img = torch.from_numpy(np.ascontiguousarray(values.transpose(2, 0, 1)))[None]
         known = torch.from_numpy(~missing).float()[None, None]
         with torch.no_grad():
-            coarse = coarse_fill(img, known, config.fill_iters)
+            coarse, other = _ordered(coarse_fills(img, known, config.fill_iters), config.kind)
         if config.steps == 0:
             return coarse[0].permute(1, 2, 0).numpy()
         net = RefineNet(img.shape[1], config.width)
         _train(net, img, known, missing, config)
         with torch.no_grad():
-            out = net(img, known, coarse)
+            out = net(img, known, coarse, other)
         return out[0].clamp(0, 1).permute(1, 2, 0).numpy()
     finally:
         torch.set_num_threads(old_threads)
+
+
+def _ordered(fills, kind: str):
+    """(base, other): the network corrects the thin plate for scattered pixels and strokes
+    (it is the best smooth fill of small holes) and the membrane for large holes (where the
+    thin plate overshoots)."""
+    membrane, thin_plate = fills
+    return (membrane, thin_plate) if kind == "boxes" else (thin_plate, membrane)
 
 
 def _synthetic(rng: np.random.Generator, kind: str, size: int, cfg: InpaintConfig, box: int):
@@ -154,7 +163,7 @@ def _train(net, img, known, missing: np.ndarray, cfg: InpaintConfig) -> None:
     """Self-supervised fitting on crops with extra synthetic holes (module docstring)."""
     import torch
 
-    from neural_memory.reconstruct.fill import coarse_fill
+    from neural_memory.reconstruct.fill import coarse_fills
 
     rng = np.random.default_rng(cfg.seed)
     _, _, height, width = img.shape
@@ -184,8 +193,8 @@ def _train(net, img, known, missing: np.ndarray, cfg: InpaintConfig) -> None:
         target = torch.stack(hides)
         k_in = torch.stack(knowns) * (1 - target)
         with torch.no_grad():
-            coarse = coarse_fill(c, k_in, cfg.fill_iters)
-        out = net(c, k_in, coarse)
+            coarse, other = _ordered(coarse_fills(c, k_in, cfg.fill_iters), cfg.kind)
+        out = net(c, k_in, coarse, other)
         loss = (((out - c) ** 2) * target).sum() / (target.sum() * c.shape[1]).clamp(min=1)
         opt.zero_grad(set_to_none=True)
         loss.backward()

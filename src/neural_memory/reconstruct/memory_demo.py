@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE = "face96.png"
-LMBDA = 1e-3  # rate-distortion trade-off: ~35 dB on this crop
+LMBDA = 3e-4  # rate-distortion trade-off: about 36.7 dB in about 1.1 KB on this crop
 ZOOM = 3  # nearest-neighbour zoom of the montage, so 96x96 pixels are visible
 
 
