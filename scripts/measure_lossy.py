@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=0, help="centre crop size (0 = full image)")
     ap.add_argument("--out", type=Path, default=Path("runs/lossy.json"))
     ap.add_argument("--webp", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="print training progress")
     args = ap.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["image"], r["lmbda"], r["preset"], r.get("crop", 0)) for r in results}
@@ -90,7 +91,12 @@ def main() -> None:
                 continue
             cfg = LossyConfig(lmbda=lm, preset=args.preset, threads=args.threads)
             t0 = time.perf_counter()
-            payload = encode_lossy(img, cfg)
+
+            def progress(step: int, total: int, log: dict, name: str = name) -> None:
+                if step % 50 == 0 or step == total:
+                    print(f"  {name} step {step}/{total} {log}", flush=True)
+
+            payload = encode_lossy(img, cfg, progress=progress if args.verbose else None)
             t_enc = time.perf_counter() - t0
             decode_lossy(payload, h, w, ch)  # warm the numba cache
             t0 = time.perf_counter()

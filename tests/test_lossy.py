@@ -17,7 +17,7 @@ from neural_memory.lossy.decoder import decode_lossy
 
 GOLDEN = Path(__file__).parent / "golden" / "lossy_kodim23_32x32.bin"
 GOLDEN_SHAPE = (32, 32, 3)
-GOLDEN_SHA256 = "f33c495467de7382f6a61eef9c2bb9c0dccab2ae56598093564372c6308e8fa0"
+GOLDEN_SHA256 = "ab9b65f3b26e8a356d6f4b8d53353ae969d13aa3b4cb9c0dffb33c7aa0eac387"
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -34,10 +34,17 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def encoded() -> tuple[np.ndarray, bytes]:
-    from neural_memory.lossy.encoder import encode_lossy
+    import torch
 
+    from neural_memory.lossy.bitstream import ArchConfig
+    from neural_memory.lossy.encoder import fit
+    from neural_memory.lossy.presets import grids
+    from neural_memory.lossy.train import TrainConfig
+
+    torch.set_num_threads(1)
     img = _test_image()
-    return img, encode_lossy(img, LossyConfig(lmbda=1e-3, preset="fast", threads=1))
+    arch = ArchConfig(grids(3), 8, (20,), 3)
+    return img, fit(img, arch, TrainConfig(steps=80), lmbda=1e-3, seed=0)
 
 
 def test_config_validation():
@@ -55,14 +62,17 @@ def test_roundtrip_rgb(encoded):
     np.testing.assert_array_equal(out, decode_lossy(payload, *img.shape))
 
 
-def test_roundtrip_gray():
+def test_roundtrip_gray_through_api_with_progress():
     from neural_memory.lossy.encoder import encode_lossy
 
+    seen = []
     img = _test_image(c=1)
-    payload = encode_lossy(img, LossyConfig(lmbda=1e-3, preset="fast", threads=1))
+    cfg = LossyConfig(lmbda=1e-3, preset="fast", threads=1)
+    payload = encode_lossy(img, cfg, progress=lambda s, n, log: seen.append((s, n, log)))
     out = decode_lossy(payload, *img.shape)
     assert out.shape == img.shape
     assert _psnr(img, out) > 22
+    assert seen[-1][0] == seen[-1][1] and {"bpp", "psnr"} <= set(seen[-1][2])
 
 
 def test_render_other_size(encoded):
@@ -109,3 +119,12 @@ def test_decoder_does_not_import_torch():
 def test_golden_vector():
     out = decode_lossy(GOLDEN.read_bytes(), *GOLDEN_SHAPE)
     assert hashlib.sha256(out.tobytes()).hexdigest() == GOLDEN_SHA256
+
+
+def test_target_bpp_runs():
+    from neural_memory.lossy.encoder import encode_lossy
+
+    img = _test_image(16, 16)
+    payload = encode_lossy(img, LossyConfig(target_bpp=4.0, preset="fast", threads=1))
+    out = decode_lossy(payload, *img.shape)
+    assert out.shape == img.shape

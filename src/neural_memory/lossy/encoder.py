@@ -22,9 +22,9 @@ from neural_memory.lossy.arm import LATENT_MAX
 from neural_memory.lossy.bitstream import ArchConfig, QuantModule, push_module, write_header
 from neural_memory.lossy.init import pyramid_init
 from neural_memory.lossy.model import CodecModel
-from neural_memory.lossy.presets import DEFAULT_LMBDA, preset
+from neural_memory.lossy.presets import initial_lmbda, preset
 from neural_memory.lossy.quantize import latent_stream, quantise_networks
-from neural_memory.lossy.train import TrainConfig, train
+from neural_memory.lossy.train import RateTarget, TrainConfig, train
 
 
 def build_payload(
@@ -49,6 +49,7 @@ def fit(
     lmbda: float,
     seed: int = 0,
     progress: Callable[[int, int, dict], None] | None = None,
+    rate_target: RateTarget | None = None,
 ) -> bytes:
     h, w, c = image.shape
     target = torch.from_numpy(image.reshape(-1, c).T.astype(np.float32) / 255.0).contiguous()
@@ -56,7 +57,8 @@ def fit(
     model = CodecModel(h, w, arch)
     if tcfg.init_step > 0:
         pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
-    train(model, target, lmbda, tcfg, seed=seed, progress=progress)
+    log = train(model, target, lmbda, tcfg, seed=seed, progress=progress, rate_target=rate_target)
+    lmbda = log.get("lmbda", lmbda)
 
     levels = [
         np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)
@@ -79,5 +81,10 @@ def encode_lossy(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     arch, tcfg = preset(config.preset, image.shape[2])
-    lmbda = config.lmbda if config.lmbda is not None else DEFAULT_LMBDA
-    return fit(image, arch, tcfg, lmbda, config.seed, progress)
+    if config.lmbda is not None:
+        return fit(image, arch, tcfg, config.lmbda, config.seed, progress)
+    lmbda = initial_lmbda(config.target_bpp, config.target_psnr)
+    rt = None
+    if config.target_bpp is not None or config.target_psnr is not None:
+        rt = RateTarget(bpp=config.target_bpp, psnr=config.target_psnr)
+    return fit(image, arch, tcfg, lmbda, config.seed, progress, rt)

@@ -22,8 +22,8 @@ class TrainConfig:
     rate_frac: float = 0.25  # fraction of latent positions used for the rate estimate
     warmup: int = 10
     mixed: bool = False  # noise phase: rounded (STE) latents for distortion, noisy for rate
-    row_frac: float = 1.0  # fraction of image rows used for the distortion in early steps
-    row_frac_until: float = 0.0  # ... for this fraction of the steps (then full image)
+    row_frac: float = 0.5  # fraction of image rows used for the distortion in early steps
+    row_frac_until: float = 0.6  # ... for this fraction of the steps (then full image)
     init_step: float = 8.0  # pyramid init step = init_step * sqrt(lmbda); 0 = no analytic init
 
 
@@ -65,6 +65,41 @@ def quantize_proxy(y: torch.Tensor, noise: bool) -> torch.Tensor:
     return y + (torch.round(y) - y).detach()
 
 
+@dataclass(frozen=True)
+class RateTarget:
+    """Steer lambda during training towards a target bpp or PSNR (one of them).
+
+    Why in the loop: a separate search would train several times; instead lambda is corrected
+    multiplicatively every ``every`` steps from a cheap estimate on rounded latents (rate from
+    the ARM on a subset of positions plus a guess of the weight bits, PSNR from one forward).
+    """
+
+    bpp: float | None = None
+    psnr: float | None = None
+    overhead_bits: float = 9000.0  # networks + header, measured ~8-9 kbit
+    every: int = 20
+    start: float = 0.2
+    stop: float = 0.85
+
+
+@torch.no_grad()
+def _estimate(model: CodecModel, target: torch.Tensor, gen: torch.Generator) -> tuple[float, float]:
+    ys = [torch.round(y) for y in model.latents]
+    bits = float(model.rate_bits(ys, 0.25, gen))
+    pred = model.synth(model.upsample(ys).reshape(len(ys), -1)).clamp(0, 1)
+    mse = float(((pred - target) ** 2).mean())
+    return bits, -10 * math.log10(max(mse, 1e-10))
+
+
+def _adjust(lmbda: float, rt: RateTarget, bits: float, psnr: float, n_pix: int) -> float:
+    if rt.bpp is not None:
+        ratio = (bits + rt.overhead_bits) / n_pix / rt.bpp
+        factor = ratio**1.5
+    else:
+        factor = 10 ** ((psnr - rt.psnr) / 5.0)
+    return lmbda * min(2.0, max(0.5, factor))
+
+
 def train(
     model: CodecModel,
     target: torch.Tensor,
@@ -72,6 +107,7 @@ def train(
     cfg: TrainConfig,
     seed: int = 0,
     progress: Callable[[int, int, dict], None] | None = None,
+    rate_target: RateTarget | None = None,
 ) -> dict:
     """target: (C, H*W) float in [0, 1]. Loss = MSE + lmbda * bits / (H*W)."""
     torch.manual_seed(seed)
@@ -97,6 +133,14 @@ def train(
         )
         for g in opt.param_groups:
             g["lr"] = g["base"] * max(lr_scale, 0.01)
+        rt = rate_target
+        if (
+            rt is not None
+            and rt.start * cfg.steps <= step < rt.stop * cfg.steps
+            and step % rt.every == 0
+        ):
+            est_bits, est_psnr = _estimate(model, target, gen)
+            lmbda = _adjust(lmbda, rt, est_bits, est_psnr, n_pix)
         noise = step < n_noise
         ys = [quantize_proxy(y, noise) for y in model.latents]
         ys_rate = ys
@@ -117,7 +161,12 @@ def train(
         opt.step()
         if progress is not None or step == cfg.steps - 1 or step % 50 == 0:
             psnr = -10 * math.log10(max(mse.item(), 1e-10))
-            log = {"bpp": bits.item() / n_pix, "psnr": psnr, "time": time.time() - t0}
+            log = {
+                "bpp": bits.item() / n_pix,
+                "psnr": psnr,
+                "time": time.time() - t0,
+                "lmbda": lmbda,
+            }
             if progress is not None:
                 progress(step + 1, cfg.steps, log)
     return log
