@@ -63,6 +63,15 @@ def test_deterministic_grayscale_and_16_bit():
     np.testing.assert_array_equal(out[~hole()], deep[~hole()])
 
 
+def test_tiny_image():
+    image = smooth(6, 9)
+    mask = np.zeros((6, 9), bool)
+    mask[2:4, 3:5] = True
+    out = inpaint(image, mask, **FAST)
+    assert out.shape == image.shape
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+
+
 def test_empty_mask_returns_a_copy():
     image = smooth()
     out = inpaint(image, np.zeros(image.shape[:2], bool))

@@ -26,6 +26,7 @@ from neural_memory.errors import ImageError, OptionError
 from neural_memory.reconstruct.masks import MASK_KINDS, as_mask, box_mask, stroke_mask
 
 KINDS = ("auto", *MASK_KINDS)
+MIN_SIDE = 40  # images are padded to at least this size for the network
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,12 @@ def inpaint(image: np.ndarray, mask: np.ndarray, **options) -> np.ndarray:
     if config.kind == "auto":
         config = replace(config, kind=guess_kind(missing))
     peak = 65535.0 if pixels.dtype == np.uint16 else 255.0
-    filled = _inpaint_float(pixels.astype(np.float32) / peak, missing, config)
+    # the network's widest dilation reflects 16 pixels: tiny images are edge-padded (the
+    # padding counts as known copies of the border) and cropped back
+    pad_y, pad_x = max(0, MIN_SIDE - height), max(0, MIN_SIDE - width)
+    values = np.pad(pixels.astype(np.float32) / peak, ((0, pad_y), (0, pad_x), (0, 0)), "edge")
+    missing_pad = np.pad(missing, ((0, pad_y), (0, pad_x)), constant_values=False)
+    filled = _inpaint_float(values, missing_pad, config)[:height, :width]
     out = np.clip(np.round(filled * peak), 0, peak).astype(pixels.dtype)
     out[~missing] = pixels[~missing]
     return out[:, :, 0] if squeeze else out
