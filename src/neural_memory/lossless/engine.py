@@ -49,7 +49,7 @@ LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # first-layer mixer learning rate, blend epsilon (1/16 units), column-error decay (/8),
 # weight of the reference channel's co-located predictor errors in the blend, second-layer
 # mixer learning rate
-PARAMS = np.array([8, 32, 6, 4, 2], dtype=np.int64)
+PARAMS = np.array([12, 32, 6, 4, 2], dtype=np.int64)
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
 
@@ -510,6 +510,14 @@ def code_rows(
                     vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
 
 
+def mixer_sets(n_sets: int, n_in: int) -> np.ndarray:
+    """Weight sets (1/NM each: an average of the inputs to start with) + a zero use count."""
+    w = np.full((n_sets, n_in + 1), 65536 // (n_in - 1), dtype=np.int64)
+    w[:, n_in - 1] = 0  # bias input
+    w[:, n_in] = 0  # use count
+    return w.reshape(-1)
+
+
 class State:
     """All adaptive state of one coding run (identical initial values on both sides)."""
 
@@ -521,10 +529,10 @@ class State:
         size = int(NCTX.sum()) * nch * NNODE
         self.cm_p = np.full(size, 32768, dtype=np.int32)
         self.cm_n = np.zeros(size, dtype=np.uint16)
-        self.mix_w = np.full(nch * NNODE * 6 * (NM + 1), 65536 // 4, dtype=np.int64)
-        self.mix_w2 = np.full(nch * NNODE * N_E * (NM + 1), 65536 // 4, dtype=np.int64)
-        self.mix_w3 = np.full(nch * NNODE * 169 * (NM + 1), 65536 // 4, dtype=np.int64)
-        self.mix_w4 = np.full(nch * NNODE * 104 * (NM + 1), 65536 // 4, dtype=np.int64)
+        self.mix_w = mixer_sets(nch * NNODE * 6, NM + 1)
+        self.mix_w2 = mixer_sets(nch * NNODE * N_E, NM + 1)
+        self.mix_w3 = mixer_sets(nch * NNODE * 169, NM + 1)
+        self.mix_w4 = mixer_sets(nch * NNODE * 104, NM + 1)
         self.mix_f = np.tile(np.array([16384] * 4 + [0], dtype=np.int64), nch * NNODE * 6)
         self.apm = init_apm(nch * NNODE * N_E, SQUASH)
         self.apm2 = init_apm(nch * NNODE * 81, SQUASH)

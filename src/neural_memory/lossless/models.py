@@ -22,6 +22,8 @@ from numba import njit
 from .coder import code_bit
 
 MIX_SHIFT = 16
+BOOST = 64
+BOOST_N = 16
 
 
 def init_apm(n_ctx: int, squash: np.ndarray) -> np.ndarray:
@@ -41,6 +43,16 @@ def _mix(mix_w: np.ndarray, wbase: int, xin: np.ndarray, n: int) -> int:
     elif dot < -2047:
         dot = -2047
     return dot
+
+
+@njit(cache=True)
+def _rate(mix_w: np.ndarray, at: int, lr: int) -> int:
+    """Learning rate of a weight set: boosted while the set has seen few updates (its use
+    count is kept at ``at``), settling to ``lr``; returns lr scaled by 16."""
+    n = mix_w[at]
+    if n < 1023:
+        mix_w[at] = n + 1
+    return lr * 16 + (lr * 16 * BOOST) // (n + BOOST_N)
 
 
 @njit(cache=True)
@@ -90,13 +102,14 @@ def code_decision(
         xin[i] = stretch[cm_p[ctxoff[i] + node] >> 4]
     xin[nm] = 256
     n1 = nm + 1
-    w1 = (sel[0] + node) * n1
-    w2 = (sel[1] + node) * n1
-    w3 = (sel[4] + node) * n1
+    ns = n1 + 1  # weights + a use counter per set
+    w1 = (sel[0] + node) * ns
+    w2 = (sel[1] + node) * ns
+    w3 = (sel[4] + node) * ns
     d1 = _mix(mix_w, w1, xin, n1)
     d2 = _mix(mix_w2, w2, xin, n1)
     d3 = _mix(mix_w3, w3, xin, n1)
-    w4 = (sel[6] + node) * n1
+    w4 = (sel[6] + node) * ns
     d4 = _mix(mix_w4, w4, xin, n1)
     p4 = squash[d4 + 2048]
     p1 = squash[d1 + 2048]
@@ -122,15 +135,15 @@ def code_decision(
     # diagnostics only (never feeds back into a probability): cost per node, 1/256 bit
     st[4 + node] += cost_t[(p if bit else 65536 - p) >> 4]
     # learn: each mixer by its own coding-cost gradient, counters, nearer APM knots
-    e1 = ((bit << 12) - p1) * mix_lr
-    e2 = ((bit << 12) - p2) * mix_lr
-    e3 = ((bit << 12) - p3) * mix_lr
-    e4 = ((bit << 12) - p4) * mix_lr
+    e1 = ((bit << 12) - p1) * _rate(mix_w, w1 + n1, mix_lr)
+    e2 = ((bit << 12) - p2) * _rate(mix_w2, w2 + n1, mix_lr)
+    e3 = ((bit << 12) - p3) * _rate(mix_w3, w3 + n1, mix_lr)
+    e4 = ((bit << 12) - p4) * _rate(mix_w4, w4 + n1, mix_lr)
     for i in range(n1):
-        mix_w[w1 + i] += (xin[i] * e1) >> 14
-        mix_w2[w2 + i] += (xin[i] * e2) >> 14
-        mix_w3[w3 + i] += (xin[i] * e3) >> 14
-        mix_w4[w4 + i] += (xin[i] * e4) >> 14
+        mix_w[w1 + i] += (xin[i] * e1) >> 18
+        mix_w2[w2 + i] += (xin[i] * e2) >> 18
+        mix_w3[w3 + i] += (xin[i] * e3) >> 18
+        mix_w4[w4 + i] += (xin[i] * e4) >> 18
     ef = ((bit << 12) - pm) * f_lr
     for i in range(5):
         mix_f[wf + i] += (fx[i] * ef) >> 14
