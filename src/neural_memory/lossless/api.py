@@ -47,7 +47,7 @@ def encode_lossless(
     want = np.uint8 if bit_depth == 8 else np.uint16
     if image.dtype != want:
         raise OptionError(f"a {bit_depth}-bit image must be {np.dtype(want).name}")
-    img = np.ascontiguousarray(image, dtype=np.int64)
+    img = np.ascontiguousarray(image, dtype=np.int32)
     state = State(height, width, channels)
     order, ref1, ref2 = channel_plan(channels)
     st = new_state()
@@ -86,7 +86,7 @@ def decode_lossless(
     order, ref1, ref2 = channel_plan(channels)
     st = new_state()
     start_decoder(st, buf)
-    dummy = np.zeros((1, 1, 1), dtype=np.int64)
+    dummy = np.zeros((1, 1, 1), dtype=np.int32)
     for y0 in range(0, height, ROW_BLOCK):
         y1 = min(height, y0 + ROW_BLOCK)
         run_rows(False, y0, y1, dummy, state, order, ref1, ref2, maxval, int(near), st, buf)

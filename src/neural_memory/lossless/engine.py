@@ -537,7 +537,7 @@ class State:
         self.apm = init_apm(nch * NNODE * N_E, SQUASH)
         self.apm2 = init_apm(nch * NNODE * 81, SQUASH)
         self.vacc = np.zeros((width, nch, NP_MAX), dtype=np.int64)
-        self.rec = np.zeros((height, width, nch), dtype=np.int64)
+        self.rec = np.zeros((height, width, nch), dtype=np.int32)
 
 
 def channel_plan(channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
