@@ -1,15 +1,16 @@
-"""Integer inference of the upsampler and the synthesis MLP (shared by encoder and decoder).
+"""Integer inference of the upsampler and the synthesis MLP (decoder side), in numba.
 
 Why integers: the decoded pixels must be identical on every machine (golden hash test), so no
-float rounding may influence them. Matrix products are done as float64 BLAS matmuls on
-integer-valued arrays, which are exact while every partial sum stays below 2**53; inputs and
-weights are clipped so that bound holds (|x| < 2**26, |w| < 2**18, fan-in <= 64 -> < 2**50).
-Rescaling uses int64 arithmetic shifts (floor), identical everywhere.
+float rounding may influence them. All arithmetic is int64 with arithmetic shifts (floor);
+inputs and weights are clipped (|x| < 2**26, |w| < 2**18, fan-in <= 64) so no sum exceeds
+2**50. The per-pixel loops run in numba with ``prange`` over rows; each output depends only on
+its own inputs, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
 UP_BITS = 10  # fixed-point fraction bits of upsampled latents and synthesis activations
 ACT_CLIP = (1 << 26) - 1
@@ -23,19 +24,60 @@ def level_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]
     return [(-(-height // (1 << i)), -(-width // (1 << i))) for i in range(n_levels)]
 
 
-def _up_axis(x: np.ndarray, axis: int, n_out: int) -> np.ndarray:
-    """2x integer bicubic upsampling along ``axis`` (replicate border), cropped to n_out."""
-    x = np.moveaxis(x, axis, -1)
-    n = x.shape[-1]
-    pad = [(0, 0)] * (x.ndim - 1) + [(2, 2)]
-    xp = np.pad(x, pad, mode="edge")
-    a, b, c, d, e = (xp[..., i : i + n] for i in range(5))
-    even = TAPS_EVEN[0] * a + TAPS_EVEN[1] * b + TAPS_EVEN[2] * c + TAPS_EVEN[3] * d
-    odd = TAPS_ODD[0] * b + TAPS_ODD[1] * c + TAPS_ODD[2] * d + TAPS_ODD[3] * e
-    out = np.empty((*x.shape[:-1], 2 * n), dtype=np.int64)
-    out[..., 0::2] = (even + 128) >> 8
-    out[..., 1::2] = (odd + 128) >> 8
-    return np.moveaxis(out[..., :n_out], -1, axis)
+@njit(cache=True, parallel=True)
+def _up_rows(x: np.ndarray, n_out: int) -> np.ndarray:
+    """2x integer bicubic upsampling along axis 1 of (C, h, w), replicate border (index
+    clamping), cropped to n_out rows."""
+    c_n, h, w = x.shape
+    out = np.empty((c_n, n_out, w), np.int64)
+    for j in prange(n_out):
+        k = np.int64(j) >> 1
+        if j & 1 == 0:
+            i0, i1, i2, i3 = k - 2, k - 1, k, k + 1
+            t0, t1, t2, t3 = TAPS_EVEN
+        else:
+            i0, i1, i2, i3 = k - 1, k, k + 1, k + 2
+            t0, t1, t2, t3 = TAPS_ODD
+        i0 = min(max(i0, 0), h - 1)
+        i1 = min(max(i1, 0), h - 1)
+        i2 = min(max(i2, 0), h - 1)
+        i3 = min(max(i3, 0), h - 1)
+        for c in range(c_n):
+            for xx in range(w):
+                v = t0 * x[c, i0, xx] + t1 * x[c, i1, xx] + t2 * x[c, i2, xx] + t3 * x[c, i3, xx]
+                out[c, j, xx] = (v + 128) >> 8
+    return out
+
+
+@njit(cache=True)
+def _up_cols(x: np.ndarray, n_out: int) -> np.ndarray:
+    """As :func:`_up_rows`, along axis 2."""
+    out = np.empty((x.shape[0], x.shape[1], n_out), np.int64)
+    _up_cols_to(x, out, np.arange(x.shape[0]))
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _up_cols_to(x: np.ndarray, out: np.ndarray, dst: np.ndarray) -> None:
+    """Upsample along axis 2 into channels ``dst`` of ``out`` (no full-size temporaries)."""
+    c_n, h, w = x.shape
+    n_out = out.shape[2]
+    for r in prange(h):
+        for j in range(n_out):
+            k = np.int64(j) >> 1
+            if j & 1 == 0:
+                i0, i1, i2, i3 = k - 2, k - 1, k, k + 1
+                t0, t1, t2, t3 = TAPS_EVEN
+            else:
+                i0, i1, i2, i3 = k - 1, k, k + 1, k + 2
+                t0, t1, t2, t3 = TAPS_ODD
+            i0 = min(max(i0, 0), w - 1)
+            i1 = min(max(i1, 0), w - 1)
+            i2 = min(max(i2, 0), w - 1)
+            i3 = min(max(i3, 0), w - 1)
+            for c in range(c_n):
+                v = t0 * x[c, r, i0] + t1 * x[c, r, i1] + t2 * x[c, r, i2] + t3 * x[c, r, i3]
+                out[dst[c], r, j] = (v + 128) >> 8
 
 
 def upsample_grids(
@@ -52,18 +94,24 @@ def upsample_grids(
     h, w = shapes[top]
     stack = np.zeros((0, h, w), np.int64)
     order: list[int] = []
+    out = np.empty((len(grids), height, width), np.int64)
     for lv in range(top, -1, -1):
+        new = [g for g, glv in enumerate(grid_levels) if glv == lv]
         if lv < top:
             h, w = shapes[lv]
-            stack = _up_axis(_up_axis(stack, 1, h), 2, w)
-        new = [g for g, glv in enumerate(grid_levels) if glv == lv]
-        if new:
+            rows = _up_rows(stack, h)
+            if lv == 0:  # last step: write straight into the output channels
+                _up_cols_to(rows, out, np.array(order, np.int64))
+            else:
+                stack = _up_cols(rows, w)
+        if lv == 0:
+            for g in new:
+                out[g] = grids[g].astype(np.int64) << UP_BITS
+        elif new:
             # level gain 2**-lv keeps every grid's features in comparable units (see model.py)
             add = np.stack([grids[g].astype(np.int64) << (UP_BITS - lv) for g in new])
             stack = np.concatenate([stack, add], axis=0)
             order += new
-    out = np.empty_like(stack)
-    out[order] = stack
     return out
 
 
@@ -93,24 +141,63 @@ def resize_features(feat: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return out
 
 
-def int_linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, q: int, relu: bool) -> np.ndarray:
-    """One fixed-point layer: x (N, in) at 2**F, w (in, out) at 2**q, b (out,) at 2**q.
-
-    Returns (x @ w + b << F) >> q (rounded), clipped, at 2**F.
-    """
-    acc = np.clip(x, -ACT_CLIP, ACT_CLIP).astype(np.float64) @ w.astype(np.float64)
-    acc = acc.astype(np.int64) + (b.astype(np.int64) << UP_BITS)[None, :]
-    out = (acc + (1 << (q - 1))) >> q
-    if relu:
-        np.maximum(out, 0, out=out)
-    return np.clip(out, -ACT_CLIP, ACT_CLIP)
+@njit(cache=True, parallel=True)
+def _synth_kernel(feat, dims, w_flat, w_off, b_flat, b_off, qs):
+    g_n, h, w = feat.shape
+    n_layers = dims.shape[0] - 1
+    c_out = dims[n_layers]
+    out = np.empty((h, w, c_out), np.uint8)
+    for r in prange(h):
+        a = np.empty(64, np.int64)
+        b = np.empty(64, np.int64)
+        for xx in range(w):
+            for g in range(g_n):
+                a[g] = feat[g, r, xx]
+            for layer in range(n_layers):
+                n_in = dims[layer]
+                n_out = dims[layer + 1]
+                q = qs[layer]
+                half = np.int64(1) << (q - 1)
+                wo = w_off[layer]
+                bo = b_off[layer]
+                for i in range(n_in):
+                    v = a[i]
+                    if v > ACT_CLIP:
+                        a[i] = ACT_CLIP
+                    elif v < -ACT_CLIP:
+                        a[i] = -ACT_CLIP
+                for j in range(n_out):
+                    acc = b_flat[bo + j] << UP_BITS
+                    for i in range(n_in):
+                        acc += a[i] * w_flat[wo + i * n_out + j]
+                    v = (acc + half) >> q
+                    if layer < n_layers - 1 and v < 0:
+                        v = 0
+                    if v > ACT_CLIP:
+                        v = ACT_CLIP
+                    elif v < -ACT_CLIP:
+                        v = -ACT_CLIP
+                    b[j] = v
+                for j in range(n_out):
+                    a[j] = b[j]
+            for ch in range(c_out):
+                pix = (a[ch] * 255 + (1 << (UP_BITS - 1))) >> UP_BITS
+                out[r, xx, ch] = min(max(pix, 0), 255)
+    return out
 
 
 def synthesize(feat: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarray:
-    """Per-pixel MLP on (L, H, W) integer features -> (H, W, C) uint8."""
-    _, h, w = feat.shape
-    x = feat.reshape(feat.shape[0], -1).T
-    for i, (wi, bi, qi) in enumerate(layers):
-        x = int_linear(x, wi, bi, qi, relu=i < len(layers) - 1)
-    pix = (x * 255 + (1 << (UP_BITS - 1))) >> UP_BITS
-    return np.clip(pix, 0, 255).astype(np.uint8).reshape(h, w, -1)
+    """Per-pixel integer MLP on (G, H, W) features -> (H, W, C) uint8.
+
+    Each layer: clip inputs to +-ACT_CLIP, ``(x @ w + (b << UP_BITS) + 2**(q-1)) >> q``, ReLU
+    on hidden layers, clip. int64 throughout: |x| < 2**26, |w| < 2**18, fan-in <= 64 keeps
+    every sum below 2**50.
+    """
+    dims = np.array([layers[0][0].shape[0]] + [wi.shape[1] for wi, _, _ in layers], np.int64)
+    w_flat = np.concatenate([wi.astype(np.int64).ravel() for wi, _, _ in layers])
+    b_flat = np.concatenate([bi.astype(np.int64).ravel() for _, bi, _ in layers])
+    w_off = np.cumsum([0] + [wi.size for wi, _, _ in layers[:-1]]).astype(np.int64)
+    b_off = np.cumsum([0] + [bi.size for _, bi, _ in layers[:-1]]).astype(np.int64)
+    qs = np.array([q for _, _, q in layers], np.int64)
+    return _synth_kernel(np.ascontiguousarray(feat, dtype=np.int64), dims, w_flat, w_off,
+                         b_flat, b_off, qs)  # fmt: skip

@@ -21,6 +21,8 @@ class TrainConfig:
     noise_frac: float = 0.7  # first part: additive uniform noise; rest: straight-through round
     rate_frac: float = 0.25  # fraction of latent positions used for the rate estimate
     warmup: int = 10
+    soft_t0: float = 0.5  # soft-rounding temperature at start of the noise phase (0 = off)
+    soft_t1: float = 0.2  # ... at its end (geometric schedule)
     mixed: bool = False  # noise phase: rounded (STE) latents for distortion, noisy for rate
     row_frac: float = 0.5  # fraction of image rows used for the distortion in early steps
     row_frac_until: float = 0.6  # ... for this fraction of the steps (then full image)
@@ -59,8 +61,18 @@ class Adam:
                 p.addcdiv_(m, denom, value=-g["lr"] / c1)
 
 
-def quantize_proxy(y: torch.Tensor, noise: bool) -> torch.Tensor:
+def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
+    """Differentiable rounding (Agustsson & Theis 2020): -> round(y) as t -> 0, identity at
+    large t."""
+    m = torch.floor(y) + 0.5
+    r = y - m
+    return m + torch.tanh(r / t) / (2 * math.tanh(0.5 / t))
+
+
+def quantize_proxy(y: torch.Tensor, noise: bool, t: float = 0.0) -> torch.Tensor:
     if noise:
+        if t > 0:
+            return soft_round(soft_round(y, t) + (torch.rand_like(y) - 0.5), t)
         return y + (torch.rand_like(y) - 0.5)
     return y + (torch.round(y) - y).detach()
 
@@ -142,7 +154,11 @@ def train(
             est_bits, est_psnr = _estimate(model, target, gen)
             lmbda = _adjust(lmbda, rt, est_bits, est_psnr, n_pix)
         noise = step < n_noise
-        ys = [quantize_proxy(y, noise) for y in model.latents]
+        t_soft = 0.0
+        if cfg.soft_t0 > 0 and noise:
+            frac = step / max(1, n_noise)
+            t_soft = cfg.soft_t0 * (cfg.soft_t1 / cfg.soft_t0) ** frac
+        ys = [quantize_proxy(y, noise, t_soft) for y in model.latents]
         ys_rate = ys
         if noise and cfg.mixed:
             ys = [quantize_proxy(y, False) for y in model.latents]
