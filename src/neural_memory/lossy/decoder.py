@@ -17,6 +17,8 @@ from neural_memory.lossy.fixed_point import (
 
 MAX_PIXELS = 1 << 28
 MAX_OUTPUT_PIXELS = 1 << 28
+# the decoder holds (n_grids, H, W) int64 features: cap that at 4 GiB whatever a header says
+MAX_FEATURE_VALUES = 1 << 29
 
 
 def decode_latents(
@@ -51,6 +53,8 @@ def decode_lossy(
     if not (height >= 1 and width >= 1 and height * width <= MAX_PIXELS):
         raise FormatError("lossy payload: bad image size")
     arch, qs, off = read_header(payload, channels)
+    if arch.n_grids * height * width > MAX_FEATURE_VALUES:
+        raise FormatError("lossy payload: too many latent grids for this image size")
     buf = np.frombuffer(payload, dtype=np.uint8)
     st = rans_decode_init(buf, off)
     modules = pull_modules(st, buf, arch, qs)
@@ -62,6 +66,8 @@ def decode_lossy(
     if size is not None:
         out_w, out_h = int(size[0]), int(size[1])
         if not (out_w >= 1 and out_h >= 1 and out_w * out_h <= MAX_OUTPUT_PIXELS):
+            raise OptionError("requested output size out of range")
+        if arch.n_grids * out_h * out_w > MAX_FEATURE_VALUES:
             raise OptionError("requested output size out of range")
         if (out_h, out_w) != (height, width):
             feat = resize_features(feat, out_h, out_w)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, RADIUS
+from neural_memory.entropy.laplace import CDF, NFRAC, RADIUS
 from neural_memory.entropy.rans import PROB_BITS
 from neural_memory.lossy.arm import latent_symbols, pad_level
 from neural_memory.lossy.bitstream import WEIGHT_MAX, QuantModule
@@ -132,7 +132,3 @@ def quantise_networks(
         q, _ = _greedy_q(arm_cost, 7)
         arm_mods[i] = quantise_layer(layer, q)
     return arm_mods, syn_mods
-
-
-def clamp_scale_idx(si: int) -> int:
-    return max(0, min(NSCALE - 1, si))
