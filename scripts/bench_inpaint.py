@@ -126,8 +126,11 @@ def bench_inpaint(args, names: list[str], done: set[tuple]) -> None:
                 args.figures.mkdir(parents=True, exist_ok=True)
                 whole = montage([p[::2, ::2] for p in panels], None)  # half size: docs stay small
                 save_image(args.figures / f"{name}-{kind}.png", whole)
+                # crop around the missing pixel nearest the image centre: for boxes and
+                # strokes that shows one whole hole with its surroundings
                 ys, xs = np.nonzero(mask)
-                cy, cx = int(np.median(ys)), int(np.median(xs))
+                near = np.argmin((ys - image.shape[0] / 2) ** 2 + (xs - image.shape[1] / 2) ** 2)
+                cy, cx = int(ys[near]), int(xs[near])
                 y0 = int(np.clip(cy - 96, 0, image.shape[0] - 192))
                 x0 = int(np.clip(cx - 128, 0, image.shape[1] - 256))
                 crop = montage(panels, (y0, y0 + 192, x0, x0 + 256))
