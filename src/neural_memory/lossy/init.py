@@ -34,12 +34,13 @@ def pyramid_init(model: CodecModel, image: torch.Tensor, step0: float) -> None:
     levels = model.arch.grid_levels
     flat = image.reshape(c, -1)
     mean = flat.mean(dim=1)
-    if c > 1:
-        _, vecs = torch.linalg.eigh(torch.cov(flat))
-        axes = vecs.flip(1).T  # (3, C): rows are principal axes, largest variance first
-        axes = axes * torch.where(axes.sum(1, keepdim=True) < 0, -1.0, 1.0)
-    else:
-        axes = torch.ones(1, 1)
+    axes = torch.eye(c)
+    if c > 1 and flat.shape[1] > 1:
+        cov = torch.cov(flat.double()) + 1e-9 * torch.eye(c, dtype=torch.float64)
+        if torch.isfinite(cov).all():
+            _, vecs = torch.linalg.eigh(cov)
+            axes = vecs.flip(1).T.float()  # rows: principal axes, largest variance first
+            axes = axes * torch.where(axes.sum(1, keepdim=True) < 0, -1.0, 1.0)
     comps = axes @ (flat - mean[:, None])  # (C, N)
     comp_of = []
     for g, lv in enumerate(levels):
