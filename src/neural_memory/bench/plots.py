@@ -159,7 +159,7 @@ def plot_crops(results: Any, summ: dict[str, Any], out_dir: Path) -> Path | None
         panels.append((text, dec[y : y + size, x : x + size]))
     ncols = min(4, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.5 * nrows), dpi=110)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.5 * nrows), dpi=90)
     axes = np.atleast_1d(axes).ravel()
     for ax in axes:
         ax.axis("off")
