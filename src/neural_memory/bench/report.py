@@ -312,7 +312,7 @@ def render_markdown(
                 [
                     f"`{n}`",
                     a["label"],
-                    _fmt(p["bpsp"], 3),
+                    _fmt(p["bpsp"], 3) + ("" if p["complete"] else " (partial)"),
                     f"{'yes' if p['all_exact'] else 'NO'} ({p['n']}/{len(results.images)})",
                     _fmt(a["encode_s_median"], 3),
                     _fmt(a["decode_s_median"], 3),
