@@ -23,6 +23,7 @@ class TrainConfig:
     warmup: int = 10
     soft_t0: float = 0.5  # soft-rounding temperature at start of the noise phase (0 = off)
     soft_t1: float = 0.2  # ... at its end (geometric schedule)
+    restarts: int = 1  # independent trainings (seeds seed, seed+1, ...); the best one is kept
     mixed: bool = False  # noise phase: rounded (STE) latents for distortion, noisy for rate
     row_frac: float = 0.5  # fraction of image rows used for the distortion in early steps
     row_frac_until: float = 0.6  # ... for this fraction of the steps (then full image)
