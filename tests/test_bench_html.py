@@ -11,10 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neural_memory.bench import BenchConfig, run_benchmark
-from neural_memory.bench.html import write_html
-from neural_memory.bench.report import summary
-
 FIXTURES = Path(__file__).parent / "data" / "bench"
 
 
@@ -29,18 +25,29 @@ def _chromium() -> str:
 
 
 def test_html_report_renders_with_content(tmp_path: Path) -> None:
-    config = BenchConfig(
-        images_dir=FIXTURES,
-        out_dir=tmp_path / "run",
-        codecs=["jpeg-420", "webp", "png"],
-        settings={"jpeg-420": [30, 60, 90], "webp": [30, 60, 90]},
-        jobs=0,
-        progress=False,
+    from neural_memory.cli import main
+
+    out = tmp_path / "run"
+    code = main(
+        [
+            "bench",
+            str(FIXTURES),
+            "--out",
+            str(out),
+            "--codecs",
+            "jpeg-420,webp,png",
+            "--jobs",
+            "0",
+            "--no-progress",
+            "--html",
+            "--settings",
+            "jpeg-420=30,60,90",
+            "--settings",
+            "webp=30,60,90",
+        ]
     )
-    results = run_benchmark(config)
-    summ = summary(results)
-    plots = {k: tmp_path / "run" / f"{k}.png" for k in ("rd_psnr", "rd_msssim")}
-    page = write_html(results, summ, plots)
+    assert code == 0
+    page = out / "report.html"
     text = page.read_text()
     assert "<table>" in text and "data:image/png;base64," in text and "id=slider" in text
     assert "JPEG" in text and "WebP" in text

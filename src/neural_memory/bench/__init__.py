@@ -110,6 +110,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="published Kodak curves as BD-rate anchors (auto: when the folder is Kodak)",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the matplotlib figures")
+    parser.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: one self-contained page with the tables, RD plots and "
+        "an original/decoded slider",
+    )
     parser.add_argument("--crop-bpp", type=float, default=0.5, help="rate of the crop figure")
     parser.add_argument("--crop-image", default=None, help="image file name for the crop figure")
     parser.add_argument("--title", default=None, help="report title")
@@ -134,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         bpp_points=tuple(args.bpp_points),
         anchors=args.anchors,
         plots=not args.no_plots,
+        html=args.html,
         crop_bpp=args.crop_bpp,
         crop_image=args.crop_image,
         title=args.title,

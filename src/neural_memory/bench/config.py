@@ -34,6 +34,7 @@ class BenchConfig:
     bpp_points: tuple[float, ...] = DEFAULT_BPP_POINTS
     anchors: str = "auto"  # "auto" | "kodak" | "none"
     plots: bool = True
+    html: bool = False  # also write report.html (self-contained page with a comparison slider)
     crop_bpp: float = 0.5
     crop_image: str | None = None
     crop_size: int = 192

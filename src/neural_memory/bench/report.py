@@ -431,4 +431,8 @@ def write_outputs(results: Any) -> dict[str, Path]:
         if crops:
             paths["crops"] = crops
     paths["report"].write_text(render_markdown(results, summ))
+    if getattr(results.config, "html", False):
+        from .html import write_html
+
+        paths["html"] = write_html(results, summ, paths)
     return paths
