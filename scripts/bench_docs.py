@@ -71,7 +71,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("runs", nargs="+", type=Path, help="bench output folders")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
-    ap.add_argument("--intro", type=Path, default=None, help="Markdown placed before the reports")
+    ap.add_argument(
+        "--intro",
+        type=Path,
+        action="append",
+        default=[],
+        help="Markdown placed before the reports (repeatable, kept in order)",
+    )
     args = ap.parse_args()
 
     parts = [
@@ -81,8 +87,8 @@ def main() -> None:
         "file with `python scripts/bench_docs.py RUN_DIR...`. Plots are in `docs/bench/`.",
         "",
     ]
-    if args.intro and args.intro.exists():
-        parts += [args.intro.read_text(), ""]
+    for intro in args.intro:
+        parts += [intro.read_text(), ""]
     for run in args.runs:
         results = BenchResults.load(run)
         summ = summary(results)

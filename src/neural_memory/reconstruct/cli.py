@@ -41,6 +41,19 @@ def add_inpaint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
 
 
+def _require_extras() -> None:
+    """Fail with the install hint, not a traceback, when the [reconstruct] extra is missing."""
+    import importlib.util
+
+    from neural_memory.errors import MissingDependencyError
+
+    missing = [m for m in ("torch", "cv2", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"inpainting needs {', '.join(missing)}: pip install 'neural-memory[reconstruct]'"
+        )
+
+
 def run_inpaint(args: argparse.Namespace) -> int:
     """Load, validate, fill and save; returns the exit code (0)."""
     from neural_memory.atomic import check_output_path
@@ -48,6 +61,7 @@ def run_inpaint(args: argparse.Namespace) -> int:
     from neural_memory.reconstruct.inpainting import inpaint
     from neural_memory.reconstruct.masks import as_mask
 
+    _require_extras()
     output = check_output_path(args.output, force=args.force, inputs=(args.image, args.mask))
     pixels = load_image(args.image)
     mask = as_mask(load_image(args.mask), pixels.shape[0], pixels.shape[1])
