@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from . import codecs as codec_registry
 from .codecs import LOSSLESS, LOSSY, NEAR_LOSSLESS
+from .plots import CropSet
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -140,42 +140,9 @@ def _exact_tables(summ: dict[str, Any]) -> str:
     return out
 
 
-def comparison_crops(results: Any, summ: dict[str, Any], size: int) -> tuple[np.ndarray, list]:
-    """The original crop and, per lossy codec, the crop decoded at the setting whose rate on
-    that image is closest to ``crop_bpp`` (one extra encode per codec, as for crops.png)."""
-    from .plots import _busiest_window
-    from .runner import load_rgb
-
-    cfg = results.config
-    image = cfg.crop_image or (results.images[0] if results.images else None)
-    if image is None or not (Path(cfg.images_dir) / image).exists():
-        return np.zeros((0, 0, 3), np.uint8), []
-    src = load_rgb(Path(cfg.images_dir) / image)
-    size = min(size, src.shape[0], src.shape[1])
-    y, x = _busiest_window(src, size)
-    crops = []
-    for name, agg in summ["aggregates"].items():
-        if agg["mode"] != LOSSY:
-            continue
-        recs = [
-            r
-            for r in results.records
-            if r.get("status") == "ok" and r["codec"] == name and r["image"] == image
-        ]
-        if not recs:
-            continue
-        best = min(recs, key=lambda r: abs(r["bpp"] - cfg.crop_bpp))
-        spec = codec_registry.get_codec(name)
-        try:
-            decoded = np.asarray(spec.decode(spec.encode(src, best["setting"])))
-        except Exception:  # a codec that fails here is already reported in the tables
-            continue
-        label = f"{agg['label']}: {best['bpp']:.3f} bpp, {best['psnr']:.2f} dB"
-        crops.append((label, decoded[y : y + size, x : x + size]))
-    return src[y : y + size, x : x + size], crops
-
-
-def render_html(results: Any, summ: dict[str, Any], plots: dict[str, Path]) -> str:
+def render_html(
+    results: Any, summ: dict[str, Any], plots: dict[str, Path], crops: CropSet | None
+) -> str:
     """The whole page as a string."""
     import json
 
@@ -199,14 +166,18 @@ def render_html(results: Any, summ: dict[str, Any], plots: dict[str, Path]) -> s
                     f"{_file_b64(plots[key])}'>"
                 )
         parts.append(_lossy_tables(summ))
-        original, crops = comparison_crops(results, summ, cfg.crop_size)
-        if crops:
+        decoded = [
+            (f"{label}: {bpp:.3f} bpp, {quality:.2f} dB", pixels)
+            for label, bpp, quality, pixels in (crops.decoded if crops else [])
+        ]
+        if crops and decoded:
+            original = crops.original
             data = {
-                str(i): {"label": label, "png": _png_b64(c)} for i, (label, c) in enumerate(crops)
+                str(i): {"label": label, "png": _png_b64(c)} for i, (label, c) in enumerate(decoded)
             }
             options = "".join(
                 f"<option value={i}>{html.escape(label)}</option>"
-                for i, (label, _) in enumerate(crops)
+                for i, (label, _) in enumerate(decoded)
             )
             parts += [
                 "<h2>Look for yourself</h2>",
@@ -228,8 +199,10 @@ def render_html(results: Any, summ: dict[str, Any], plots: dict[str, Path]) -> s
     return "".join(parts)
 
 
-def write_html(results: Any, summ: dict[str, Any], plots: dict[str, Path]) -> Path:
+def write_html(
+    results: Any, summ: dict[str, Any], plots: dict[str, Path], crops: CropSet | None = None
+) -> Path:
     """Write ``report.html`` into the run's output folder and return its path."""
     out = Path(results.config.out_dir) / "report.html"
-    out.write_text(render_html(results, summ, plots), encoding="utf-8")
+    out.write_text(render_html(results, summ, plots, crops), encoding="utf-8")
     return out

@@ -16,6 +16,10 @@ import math
 import numpy as np
 from scipy.ndimage import correlate1d
 
+# One definition of MSE and PSNR for the API, the CLI summaries and the benchmark.
+from neural_memory.metrics import mse as mse
+from neural_memory.metrics import psnr as psnr
+
 #: Exponents of the five scales from Wang, Simoncelli and Bovik (2003).
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WIN_SIZE = 11
@@ -31,21 +35,6 @@ def bits_per_subpixel(nbytes: int, shape: tuple[int, ...]) -> float:
     """Return 8*bytes/(H*W*C): the rate unit of lossless coding (one sample = one channel)."""
     channels = shape[2] if len(shape) == 3 else 1
     return 8.0 * nbytes / (shape[0] * shape[1] * channels)
-
-
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error pooled over every sample of every channel."""
-    _check_pair(a, b)
-    d = a.astype(np.float64) - b.astype(np.float64)
-    return float(np.mean(d * d))
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    """RGB PSNR in dB from the pooled MSE; ``inf`` for identical images."""
-    m = mse(a, b)
-    if m == 0.0:
-        return math.inf
-    return 10.0 * math.log10(peak * peak / m)
 
 
 def max_abs_error(a: np.ndarray, b: np.ndarray) -> int:

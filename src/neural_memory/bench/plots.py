@@ -5,6 +5,7 @@ Always uses the non-interactive Agg backend: the benchmark runs on servers and i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,11 +121,23 @@ def _busiest_window(img: np.ndarray, size: int) -> tuple[int, int]:
     return pos
 
 
-def plot_crops(results: Any, summ: dict[str, Any], out_dir: Path) -> Path | None:
-    """crops.png: the same crop decoded by each lossy codec at about ``crop_bpp``.
+@dataclass(frozen=True)
+class CropSet:
+    """The same window of one image, original and as decoded by each lossy codec."""
 
-    Decoded images are not kept by the workers, so the chosen setting of each codec is
-    encoded again here (one encode per codec).
+    image: str
+    x: int
+    y: int
+    size: int
+    original: np.ndarray
+    decoded: list[tuple[str, float, float, np.ndarray]]  # (codec label, bpp, psnr, pixels)
+
+
+def comparison_crops(results: Any, summ: dict[str, Any]) -> CropSet | None:
+    """Crops for the visual comparisons (crops.png and the HTML slider), computed once.
+
+    Decoded images are not kept by the workers, so for each lossy codec the setting whose
+    rate on this image is closest to ``crop_bpp`` is encoded again here (one encode each).
     """
     from .runner import load_rgb
 
@@ -140,7 +153,7 @@ def plot_crops(results: Any, summ: dict[str, Any], out_dir: Path) -> Path | None
     src = load_rgb(path)
     size = min(cfg.crop_size, src.shape[0], src.shape[1])
     y, x = _busiest_window(src, size)
-    panels = [("original", src[y : y + size, x : x + size])]
+    decoded = []
     for n in lossy:
         recs = [
             r
@@ -153,10 +166,23 @@ def plot_crops(results: Any, summ: dict[str, Any], out_dir: Path) -> Path | None
         spec = codec_registry.get_codec(n)
         try:
             dec = np.asarray(spec.decode(spec.encode(src, best["setting"])))
-        except Exception:
+        except Exception:  # a codec failing here is already reported in the tables
             continue
-        text = f"{aggs[n]['label']}\n{best['bpp']:.3f} bpp, {best['psnr']:.2f} dB"
-        panels.append((text, dec[y : y + size, x : x + size]))
+        decoded.append(
+            (aggs[n]["label"], best["bpp"], best["psnr"], dec[y : y + size, x : x + size])
+        )
+    return CropSet(image, x, y, size, src[y : y + size, x : x + size], decoded)
+
+
+def plot_crops(crops: CropSet | None, results: Any, out_dir: Path) -> Path | None:
+    """crops.png: the same crop decoded by each lossy codec at about ``crop_bpp``."""
+    if crops is None:
+        return None
+    cfg = results.config
+    image, x, y, size = crops.image, crops.x, crops.y, crops.size
+    panels = [("original", crops.original)]
+    for label, bpp, quality, pixels in crops.decoded:
+        panels.append((f"{label}\n{bpp:.3f} bpp, {quality:.2f} dB", pixels))
     ncols = min(4, len(panels))
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.5 * nrows), dpi=90)

@@ -423,16 +423,22 @@ def write_outputs(results: Any) -> dict[str, Path]:
     summ = summary(results)
     paths = {"json": out_dir / "results.json", "report": out_dir / "report.md"}
     paths["json"].write_text(json.dumps(results_json(results, summ), indent=1, allow_nan=False))
+    html = getattr(results.config, "html", False)
+    crops = None
+    if results.config.plots or html:
+        from .plots import comparison_crops
+
+        crops = comparison_crops(results, summ)
     if results.config.plots:
         from .plots import plot_crops, plot_rd
 
         paths.update(plot_rd(results, summ, out_dir))
-        crops = plot_crops(results, summ, out_dir)
-        if crops:
-            paths["crops"] = crops
+        crop_png = plot_crops(crops, results, out_dir)
+        if crop_png:
+            paths["crops"] = crop_png
     paths["report"].write_text(render_markdown(results, summ))
-    if getattr(results.config, "html", False):
+    if html:
         from .html import write_html
 
-        paths["html"] = write_html(results, summ, paths)
+        paths["html"] = write_html(results, summ, paths, crops)
     return paths
