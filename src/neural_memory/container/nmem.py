@@ -58,7 +58,7 @@ class Header:
             raise FormatError(f"image size {self.width}x{self.height} is out of range")
         if self.width * self.height > MAX_PIXELS:
             raise FormatError(f"image size {self.width}x{self.height} is too large")
-        if self.channels not in (1, 2, 3, 4):
+        if self.channels not in (1, 3, 4):
             raise FormatError(f"unsupported channel count {self.channels}")
         if self.bit_depth not in (8, 16):
             raise FormatError(f"unsupported bit depth {self.bit_depth}")
