@@ -107,3 +107,13 @@ def test_unreachable_cluster_is_a_clear_error(tree: Path, tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "Dask scheduler" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unwritable_output_folder_fails_that_file_only(tree: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    jobs = plan([tree], tmp_path / "out", suffixes={".png"}, new_suffix=".nmem")
+    jobs[0] = type(jobs[0])(jobs[0].source, blocker / "x.nmem")
+    summary = run_batch(jobs, encode_job, dict(mode="lossless"), workers=1)
+    assert [r.status for r in summary.results] == ["failed", "done", "done"]
+    assert summary.results[0].error

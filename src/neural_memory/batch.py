@@ -116,50 +116,61 @@ def plan(
     return jobs
 
 
-def encode_job(job: Job, options: dict, force: bool) -> JobResult:
-    """Encode one file (runs in a worker process; never raises for bad input)."""
-    from neural_memory.api import encode_file
+def _guarded(job: Job, force: bool, action: Callable[[], JobResult]) -> JobResult:
+    """Skip a job whose output exists, create its folder, and turn any error into a result.
 
+    Shared by encode and decode so that resume and per-file error reporting behave alike;
+    OSError is caught too (an unwritable output folder fails that file, not the batch).
+    """
     if job.output.exists() and not force:
         return JobResult(job.source, job.output, "skipped", output_bytes=job.output.stat().st_size)
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        report = encode_file(job.source, job.output, force=force, **options)
+        return action()
     except NeuralMemoryError as exc:
         return JobResult(job.source, job.output, "failed", error=str(exc))
-    return JobResult(
-        job.source,
-        job.output,
-        "done",
-        mode=report.mode,
-        input_bytes=report.input_bytes,
-        output_bytes=report.output_bytes,
-        seconds=report.seconds,
-        psnr=report.psnr,
-        max_error=report.max_error,
-    )
+    except OSError as exc:
+        return JobResult(job.source, job.output, "failed", error=exc.strerror or str(exc))
+
+
+def encode_job(job: Job, options: dict, force: bool) -> JobResult:
+    """Encode one file (runs in a worker process; never raises for bad input)."""
+    from neural_memory.api import encode_file
+
+    def run() -> JobResult:
+        report = encode_file(job.source, job.output, force=force, **options)
+        return JobResult(
+            job.source,
+            job.output,
+            "done",
+            mode=report.mode,
+            input_bytes=report.input_bytes,
+            output_bytes=report.output_bytes,
+            seconds=report.seconds,
+            psnr=report.psnr,
+            max_error=report.max_error,
+        )
+
+    return _guarded(job, force, run)
 
 
 def decode_job(job: Job, options: dict, force: bool) -> JobResult:
     """Decode one file (runs in a worker process; never raises for bad input)."""
     from neural_memory.api import decode_file
 
-    if job.output.exists() and not force:
-        return JobResult(job.source, job.output, "skipped", output_bytes=job.output.stat().st_size)
-    start = time.perf_counter()
-    try:
-        job.output.parent.mkdir(parents=True, exist_ok=True)
+    def run() -> JobResult:
+        start = time.perf_counter()
         decode_file(job.source, job.output, force=force, **options)
-    except NeuralMemoryError as exc:
-        return JobResult(job.source, job.output, "failed", error=str(exc))
-    return JobResult(
-        job.source,
-        job.output,
-        "done",
-        input_bytes=job.source.stat().st_size,
-        output_bytes=job.output.stat().st_size,
-        seconds=time.perf_counter() - start,
-    )
+        return JobResult(
+            job.source,
+            job.output,
+            "done",
+            input_bytes=job.source.stat().st_size,
+            output_bytes=job.output.stat().st_size,
+            seconds=time.perf_counter() - start,
+        )
+
+    return _guarded(job, force, run)
 
 
 def default_workers() -> int:
