@@ -58,6 +58,16 @@ def _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o):
     _layer(h2, w3, b3, qs[2], False, o)
 
 
+@njit(cache=True, inline="always")
+def _position_model(padded, y, x, w1, b1, w2, b2, w3, b3, qs, ctx, h1, h2, o):
+    """The probability model of latent (y, x): its causal context through the integer ARM to a
+    table row. One function for encoder and decoder, so both always use the same model."""
+    for c in range(N_CTX):
+        ctx[c] = padded[PAD + y + CTX_OFFSETS[c, 0], PAD + x + CTX_OFFSETS[c, 1]] << FP_BITS
+    _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o)
+    return table_row(o[0], o[1])
+
+
 @njit(cache=True)
 def latent_symbols(padded, w1, b1, w2, b2, w3, b3, qs, starts, freqs, k):
     """Append the rANS symbols of one level (``padded``: (h+PAD, w+2*PAD) int64, latents at
@@ -71,10 +81,7 @@ def latent_symbols(padded, w1, b1, w2, b2, w3, b3, qs, starts, freqs, k):
     o = np.empty(2, np.int64)
     for y in range(h):
         for x in range(w):
-            for c in range(N_CTX):
-                ctx[c] = padded[PAD + y + CTX_OFFSETS[c, 0], PAD + x + CTX_OFFSETS[c, 1]] << FP_BITS
-            _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o)
-            center, row = table_row(o[0], o[1])
+            center, row = _position_model(padded, y, x, w1, b1, w2, b2, w3, b3, qs, ctx, h1, h2, o)
             k = push_value(padded[PAD + y, PAD + x], center, row, CDF, starts, freqs, k)
     return k
 
@@ -89,10 +96,7 @@ def decode_level(st, buf, h, w, w1, b1, w2, b2, w3, b3, qs):
     o = np.empty(2, np.int64)
     for y in range(h):
         for x in range(w):
-            for c in range(N_CTX):
-                ctx[c] = padded[PAD + y + CTX_OFFSETS[c, 0], PAD + x + CTX_OFFSETS[c, 1]] << FP_BITS
-            _arm_eval(ctx, w1, b1, w2, b2, w3, b3, qs, h1, h2, o)
-            center, row = table_row(o[0], o[1])
+            center, row = _position_model(padded, y, x, w1, b1, w2, b2, w3, b3, qs, ctx, h1, h2, o)
             v = pull_value(st, buf, center, row, CDF)
             if v > LATENT_MAX or v < -LATENT_MAX:
                 st[2] = 1

@@ -24,6 +24,31 @@ def level_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]
     return [(-(-height // (1 << i)), -(-width // (1 << i))) for i in range(n_levels)]
 
 
+@njit(cache=True, inline="always")
+def _taps(j, n):
+    """Source indices (clamped to 0..n-1, i.e. replicate border) and weights of output
+    sample ``j`` of the 2x bicubic upsampler: phase -1/4 (even j) or +1/4 (odd j) around
+    source sample j // 2."""
+    k = np.int64(j) >> 1
+    if j & 1 == 0:
+        i0, i1, i2, i3 = k - 2, k - 1, k, k + 1
+        t0, t1, t2, t3 = TAPS_EVEN
+    else:
+        i0, i1, i2, i3 = k - 1, k, k + 1, k + 2
+        t0, t1, t2, t3 = TAPS_ODD
+    top = n - 1
+    return (
+        min(max(i0, 0), top),
+        min(max(i1, 0), top),
+        min(max(i2, 0), top),
+        min(max(i3, 0), top),
+        t0,
+        t1,
+        t2,
+        t3,
+    )
+
+
 @njit(cache=True, parallel=True)
 def _up_rows(x: np.ndarray, n_out: int) -> np.ndarray:
     """2x integer bicubic upsampling along axis 1 of (C, h, w), replicate border (index
@@ -31,17 +56,7 @@ def _up_rows(x: np.ndarray, n_out: int) -> np.ndarray:
     c_n, h, w = x.shape
     out = np.empty((c_n, n_out, w), np.int64)
     for j in prange(n_out):
-        k = np.int64(j) >> 1
-        if j & 1 == 0:
-            i0, i1, i2, i3 = k - 2, k - 1, k, k + 1
-            t0, t1, t2, t3 = TAPS_EVEN
-        else:
-            i0, i1, i2, i3 = k - 1, k, k + 1, k + 2
-            t0, t1, t2, t3 = TAPS_ODD
-        i0 = min(max(i0, 0), h - 1)
-        i1 = min(max(i1, 0), h - 1)
-        i2 = min(max(i2, 0), h - 1)
-        i3 = min(max(i3, 0), h - 1)
+        i0, i1, i2, i3, t0, t1, t2, t3 = _taps(j, h)
         for c in range(c_n):
             for xx in range(w):
                 v = t0 * x[c, i0, xx] + t1 * x[c, i1, xx] + t2 * x[c, i2, xx] + t3 * x[c, i3, xx]
@@ -64,17 +79,7 @@ def _up_cols_to(x: np.ndarray, out: np.ndarray, dst: np.ndarray) -> None:
     n_out = out.shape[2]
     for r in prange(h):
         for j in range(n_out):
-            k = np.int64(j) >> 1
-            if j & 1 == 0:
-                i0, i1, i2, i3 = k - 2, k - 1, k, k + 1
-                t0, t1, t2, t3 = TAPS_EVEN
-            else:
-                i0, i1, i2, i3 = k - 1, k, k + 1, k + 2
-                t0, t1, t2, t3 = TAPS_ODD
-            i0 = min(max(i0, 0), w - 1)
-            i1 = min(max(i1, 0), w - 1)
-            i2 = min(max(i2, 0), w - 1)
-            i3 = min(max(i3, 0), w - 1)
+            i0, i1, i2, i3, t0, t1, t2, t3 = _taps(j, w)
             for c in range(c_n):
                 v = t0 * x[c, r, i0] + t1 * x[c, r, i1] + t2 * x[c, r, i2] + t3 * x[c, r, i3]
                 out[dst[c], r, j] = (v + 128) >> 8
