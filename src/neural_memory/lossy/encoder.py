@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from neural_memory.entropy.rans import rans_encode
 from neural_memory.lossy.arm import LATENT_MAX
 from neural_memory.lossy.bitstream import ArchConfig, QuantModule, push_module, write_header
+from neural_memory.lossy.heap import retained_heap
 from neural_memory.lossy.init import pyramid_init
 from neural_memory.lossy.model import CodecModel
 from neural_memory.lossy.presets import initial_lmbda, preset
@@ -113,10 +114,12 @@ def encode_lossy(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     arch, tcfg = preset(config.preset, image.shape[2])
-    if config.lmbda is not None:
-        return fit_best(image, arch, tcfg, config.lmbda, config.seed, progress)
-    lmbda = initial_lmbda(config.target_bpp, config.target_psnr)
     rt = None
-    if config.target_bpp is not None or config.target_psnr is not None:
-        rt = RateTarget(bpp=config.target_bpp, psnr=config.target_psnr)
-    return fit_best(image, arch, tcfg, lmbda, config.seed, progress, rt)
+    if config.lmbda is not None:
+        lmbda = config.lmbda
+    else:
+        lmbda = initial_lmbda(config.target_bpp, config.target_psnr)
+        if config.target_bpp is not None or config.target_psnr is not None:
+            rt = RateTarget(bpp=config.target_bpp, psnr=config.target_psnr)
+    with retained_heap():
+        return fit_best(image, arch, tcfg, lmbda, config.seed, progress, rt)

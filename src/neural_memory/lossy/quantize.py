@@ -76,18 +76,23 @@ def latent_stream(
     return starts[:k], freqs[:k]
 
 
-def _greedy_q(cost, q0: int, q_min: int = 2, q_max: int = 15) -> tuple[int, float]:
-    """Minimise cost(q) over integers by walking from q0 while it improves (cost is close to
-    unimodal in q: finer steps trade distortion for weight bits). ~4 evaluations instead of a
-    full sweep; each ARM evaluation runs the integer ARM over all latents."""
+def _greedy_q(
+    cost, q0: int, q_min: int = 2, q_max: int = 15, patience: int = 2
+) -> tuple[int, float]:
+    """Minimise cost(q) over integers by walking from q0 in both directions, giving up on a
+    direction after ``patience`` steps without improvement. The cost is only roughly unimodal
+    in q (rounding luck makes single steps non-monotone: a walk that stopped at the first
+    worse step lost 0.8 dB on a Kodak crop), and each ARM evaluation runs the integer ARM over
+    all latents, so a full sweep is avoided."""
     best_q, best = q0, cost(q0)
     for direction in (1, -1):
-        q = best_q + direction
-        while q_min <= q <= q_max:
+        q, worse = best_q + direction, 0
+        while q_min <= q <= q_max and worse < patience:
             c = cost(q)
-            if c >= best:
-                break
-            best_q, best = q, c
+            if c < best:
+                best_q, best, worse = q, c, 0
+            else:
+                worse += 1
             q += direction
     return best_q, best
 
