@@ -34,7 +34,7 @@ GOLDEN_CASES = {
         4,
         8,
         2,
-        "64daca65d4dd571e07a0c58b41d0104cd3945e2460f97c0ab53e59a9b228405e",
+        "2c6c08ee582ecf4e8963180623ff03da6965c450c3ae4a7dfcb4e817f4bfc3c0",
     ),
     "lossless_gray16_near0.bin": (
         12,

@@ -4,17 +4,20 @@ One numba function, :func:`code_rows`, runs both directions (``enc`` flag), so t
 the decoder execute the same arithmetic in the same order by construction. Per sample:
 
 1. fixed integer predictors: spatial ones, and inter-channel ones (the co-located sample of
-   an already coded channel plus a prediction of the difference plane);
+   an already coded channel plus a prediction of the difference plane), and an online
+   least-squares predictor (:mod:`ols`) over the causal neighbourhood of this and the
+   other channels, one model per channel and pixel phase;
 2. blend weighted by 1/(recent local error)^2 of each predictor (TMW/GLICBAWLS style); the
    error window covers nearby samples, a decayed column history and the same predictor's
    error on the already coded channel of this pixel;
 3. residual -> near-lossless quantization (step 2K+1) -> binary decisions (zero flag, unary
    exponent bucket, mantissa bits, sign), each coded by :func:`models.code_decision` from
-   18 context models: local residual energy, the blend's expected error, neighbour residual
-   patterns, the co-located residual of the reference channel, the prediction's fraction and,
-   most valuable, where each of several individual predictors lies relative to the blend
-   (their disagreement tells both the likely magnitude and the likely sign);
-4. reconstruction (clamped), error bookkeeping.
+   20 context models: local residual energy, the blend's expected error, neighbour residual
+   patterns, the co-located residual of the reference channel, the prediction's fraction, the
+   pixel phase and, most valuable, where each of several individual predictors (the OLS one
+   among them) lies relative to the blend (their disagreement tells both the likely magnitude
+   and the likely sign);
+4. reconstruction (clamped), error bookkeeping, OLS update.
 
 A CALIC-style bias correction of the blended prediction was measured and removed: with the
 disagreement contexts it made files 0.4 % larger (they model the bias per context already).
@@ -29,6 +32,9 @@ import numpy as np
 from numba import njit
 
 from .models import code_decision, init_apm
+from .ols import N_PHASE, NF_MAX, features
+from .ols import predict as ols_predict
+from .ols import update as ols_update
 from .predictors import N_INTER, N_SPATIAL, NP_MAX, fetch, inter, spatial
 from .tables import COST, RECIPROCAL, SQUASH, STRETCH
 
@@ -37,10 +43,17 @@ NODE_UNARY = 1
 NODE_MANT = 20
 NODE_SIGN = 96
 NCTX = np.array(
-    [24, 144, 192, 384, 324, 243, 1, 576, 729, 972, 4374, 3750, 156, 156, 156, 156, 156, 156],
+    [96, 144, 192, 384, 324, 243, 4, 576, 729, 972, 4374, 3750, 156, 156, 156, 156, 156, 156,
+     1521, 312],
     dtype=np.int64,
-)
+)  # fmt: skip
 NM = NCTX.shape[0]
+# first-layer mixers, number of weight sets of each: energy x pixel phase, blend error,
+# W/N predictor positions, reference-predictor position with the reference residual
+MIX_SETS = np.array([24, 24, 169, 104], dtype=np.int64)
+F_SETS = 6  # second-layer mixer weight sets (energy)
+# APM contexts: energy x pixel phase, W/N predictor positions, OLS position x blend error
+APM_CTX = np.array([96, 81, 156], dtype=np.int64)
 PI_NOREF = np.array([2, 3, 6, 7, 8, 10])
 PI_REF = np.array([N_SPATIAL + i for i in range(4)] + [2, 3])
 N_E = 24  # levels of the quantized error energy
@@ -50,6 +63,7 @@ LIMITS = np.full(NCTX.shape[0], 1023, dtype=np.int64)
 # weight of the reference channel's co-located predictor errors in the blend, second-layer
 # mixer learning rate
 PARAMS = np.array([12, 32, 6, 4, 2], dtype=np.int64)
+NP_ALL = NP_MAX + 1  # the fixed predictors + the OLS predictor
 MAX_BYTES_PER_SAMPLE = 60  # worst case: 36 decisions x 12 bits, rounded up
 
 
@@ -121,6 +135,7 @@ def code_rows(
     order,
     ref1,
     ref2,
+    others,
     maxval,
     near,
     errb,
@@ -129,12 +144,8 @@ def code_rows(
     cm_n,
     limits,
     mix_w,
-    mix_w2,
-    mix_w3,
-    mix_w4,
     mix_f,
     apm,
-    apm2,
     st,
     buf,
     stretch,
@@ -142,9 +153,17 @@ def code_rows(
     recip,
     nctx,
     cbase,
+    mix_sets,
+    mbase,
+    apm_ctx,
+    abase,
     params,
     cost_t,
     vacc,
+    ols_a,
+    ols_b,
+    ols_w,
+    ols_n,
 ):
     """Code rows [y0, y1) of ``rec`` (decoder: fill it; encoder: mirror ``img`` into it).
 
@@ -166,12 +185,23 @@ def code_rows(
     f_lr = params[4]
     nb = np.zeros(8, dtype=np.int64)
     rb = np.zeros(8, dtype=np.int64)
-    preds = np.zeros(NP_MAX, dtype=np.int64)
-    ssum = np.zeros(NP_MAX, dtype=np.int64)
+    preds = np.zeros(errb.shape[3], dtype=np.int64)
+    ssum = np.zeros(errb.shape[3], dtype=np.int64)
+    fv = np.zeros(NF_MAX, dtype=np.int64)
+    gsc = np.zeros(NF_MAX, dtype=np.int32)
+    refs = np.zeros(2, dtype=np.int64)
+    cs = gap_shift if gap_shift > 0 else 0
     ctxoff = np.zeros(nm, dtype=np.int64)
     xin = np.zeros(nm + 1, dtype=np.int64)
-    sel = np.zeros(7, dtype=np.int64)
-    fx = np.zeros(5, dtype=np.int64)
+    nmix = mix_sets.shape[0]
+    napm = apm_ctx.shape[0]
+    mx = np.zeros(nmix, dtype=np.int64)
+    msel = np.zeros(nmix, dtype=np.int64)
+    ax = np.zeros(napm, dtype=np.int64)
+    asel = np.zeros(napm, dtype=np.int64)
+    akn = np.zeros(napm, dtype=np.int64)
+    fx = np.zeros(nmix + 1, dtype=np.int64)
+    pr = np.zeros(nmix, dtype=np.int64)
     for y in range(y0, y1):
         cur = y & 1
         prv = cur ^ 1
@@ -181,6 +211,7 @@ def code_rows(
         for x in range(width):
             for k in range(nch):
                 c = order[k]
+                par = (x & 1) + 2 * (y & 1)
                 fetch(rec, y, x, c, width, mid, nb)
                 spatial(nb, gap_shift, preds)
                 npr = N_SPATIAL
@@ -204,6 +235,32 @@ def code_rows(
                     fetch(rec, y, x, a2, width, mid, rb)
                     inter(nb, rb, rec[y, x, a2], preds, npr)
                     npr += N_INTER
+                # residual neighbourhood (quantized residuals, signed, unflipped)
+                qw = resb[r0, x - 1, k] if x > 0 else 0
+                qww = resb[r0, x - 2, k] if x > 1 else 0
+                qn = resb[r1, x, k] if y > 0 else 0
+                qnw = resb[r1, x - 1, k] if (y > 0 and x > 0) else 0
+                qne = resb[r1, x + 1, k] if (y > 0 and x + 1 < width) else 0
+                qnn = resb[r2, x, k] if y > 1 else 0
+                energy = 2 * abs(qw) + 2 * abs(qn) + abs(qnw) + abs(qne) + abs(qww) + abs(qnn)
+                if a >= 0:
+                    energy += 2 * abs(qref)
+                le = lq(energy)
+                if le > N_E - 1:
+                    le = N_E - 1
+                # the OLS predictor, one model per channel and pixel phase
+                refs[0] = a
+                refs[1] = a2
+                nf, w0 = features(rec, y, x, c, refs, others[k], width, mid, fv)
+                mo = k * N_PHASE + par
+                po = ols_predict(ols_w[mo], fv, nf, w0)
+                if po < 0:
+                    po = 0
+                elif po > maxp:
+                    po = maxp
+                io = npr
+                preds[io] = po
+                npr += 1
                 # blend by recent local errors
                 smin = 1 << 60
                 for i in range(npr):
@@ -226,6 +283,8 @@ def code_rows(
                         s += bl_xw * errb[cur, x, ka, i]
                         if a2 >= 0:
                             s += bl_xw * errb[cur, x, ka2, i]
+                    if i == io:
+                        s >>= 1  # the OLS predictor gets a head start
                     ssum[i] = s
                     if s < smin:
                         smin = s
@@ -239,19 +298,6 @@ def code_rows(
                     psum += wgt * preds[i]
                     esum += wgt * ssum[i]
                 p = (psum + (wsum >> 1)) // wsum
-                # residual neighbourhood (quantized residuals, signed, unflipped)
-                qw = resb[r0, x - 1, k] if x > 0 else 0
-                qww = resb[r0, x - 2, k] if x > 1 else 0
-                qn = resb[r1, x, k] if y > 0 else 0
-                qnw = resb[r1, x - 1, k] if (y > 0 and x > 0) else 0
-                qne = resb[r1, x + 1, k] if (y > 0 and x + 1 < width) else 0
-                qnn = resb[r2, x, k] if y > 1 else 0
-                energy = 2 * abs(qw) + 2 * abs(qn) + abs(qnw) + abs(qne) + abs(qww) + abs(qnn)
-                if a >= 0:
-                    energy += 2 * abs(qref)
-                le = lq(energy)
-                if le > N_E - 1:
-                    le = N_E - 1
                 lb = lq(esum // (wsum * 16 * step))
                 if lb > N_E - 1:
                     lb = N_E - 1
@@ -293,7 +339,7 @@ def code_rows(
                 lr = lq(abs(qref)) if a >= 0 else lq(abs(qne))
                 if lr > 7:
                     lr = 7
-                c0 = le
+                c0 = le * 4 + par
                 c1 = lw * 12 + ln
                 c2 = le * 8 + lr
                 c3 = lb * 16 + (tex & 15)
@@ -305,7 +351,7 @@ def code_rows(
                 ctxoff[3] = cbase[3] + (k * nctx[3] + c3) * NNODE
                 ctxoff[4] = cbase[4] + (k * nctx[4] + c4) * NNODE
                 ctxoff[5] = cbase[5] + (k * nctx[5] + c5) * NNODE
-                ctxoff[6] = cbase[6] + (k * nctx[6]) * NNODE
+                ctxoff[6] = cbase[6] + (k * nctx[6] + par) * NNODE
                 c7 = le * 24 + lb
                 ia = N_SPATIAL + 2 if a >= 0 else 3
                 c8 = (qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)) * 9 + qd(
@@ -328,17 +374,26 @@ def code_rows(
                     pi = PI_REF[t] if a >= 0 else PI_NOREF[t]
                     ct = (lb >> 1) * 13 + qd13(preds[pi] - pb, sg, step)
                     ctxoff[12 + t] = cbase[12 + t] + (k * nctx[12 + t] + ct) * NNODE
-                sel[0] = (k * 6 + (le >> 2)) * NNODE
-                sel[1] = (k * N_E + lb) * NNODE
-                sel[2] = (k * N_E + le) * NNODE
-                sel[4] = (
-                    k * 169 + qd13(preds[0] - pb, sg, step) * 13 + qd13(preds[1] - pb, sg, step)
-                ) * NNODE
-                sel[5] = (k * 6 + (le >> 2)) * NNODE
-                sel[6] = (k * 104 + qd13(preds[ia] - pb, sg, step) * 8 + lr) * NNODE
-                sel[3] = (
-                    k * 81 + qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)
-                ) * NNODE
+                # the OLS predictor's position (with W/N) and its own recent error
+                qo = qd13(po - pb, sg, step)
+                c18 = (qo * 9 + qd(preds[0] - pb, sg, step)) * 13 + qd13(preds[1] - pb, sg, step)
+                ctxoff[18] = cbase[18] + (k * nctx[18] + c18) * NNODE
+                lo = lq(ssum[io] // (16 * step))
+                if lo > N_E - 1:
+                    lo = N_E - 1
+                ctxoff[19] = cbase[19] + (k * nctx[19] + lo * 13 + qo) * NNODE
+                mx[0] = (le >> 2) * 4 + par
+                mx[1] = lb
+                mx[2] = qd13(preds[0] - pb, sg, step) * 13 + qd13(preds[1] - pb, sg, step)
+                mx[3] = qd13(preds[ia] - pb, sg, step) * 8 + lr
+                for j in range(nmix):
+                    msel[j] = mbase[j] + (k * mix_sets[j] + mx[j]) * NNODE
+                fsel = (k * 6 + (le >> 2)) * NNODE
+                ax[0] = le * 4 + par
+                ax[1] = qd(preds[0] - pb, sg, step) * 9 + qd(preds[1] - pb, sg, step)
+                ax[2] = qo * 12 + (lb >> 1)
+                for j in range(napm):
+                    asel[j] = abase[j] + (k * apm_ctx[j] + ax[j]) * NNODE
                 # residual, quantized in the loop
                 qf = 0
                 if enc:
@@ -358,15 +413,15 @@ def code_rows(
                     cm_n,
                     limits,
                     mix_w,
-                    mix_w2,
-                    mix_w3,
-                    mix_w4,
+                    msel,
                     mix_f,
+                    fsel,
                     fx,
+                    pr,
                     f_lr,
-                    sel,
                     apm,
-                    apm2,
+                    asel,
+                    akn,
                     xin,
                     stretch,
                     squash,
@@ -392,15 +447,15 @@ def code_rows(
                             cm_n,
                             limits,
                             mix_w,
-                            mix_w2,
-                            mix_w3,
-                            mix_w4,
+                            msel,
                             mix_f,
+                            fsel,
                             fx,
+                            pr,
                             f_lr,
-                            sel,
                             apm,
-                            apm2,
+                            asel,
+                            akn,
                             xin,
                             stretch,
                             squash,
@@ -437,15 +492,15 @@ def code_rows(
                                 cm_n,
                                 limits,
                                 mix_w,
-                                mix_w2,
-                                mix_w3,
-                                mix_w4,
+                                msel,
                                 mix_f,
+                                fsel,
                                 fx,
+                                pr,
                                 f_lr,
-                                sel,
                                 apm,
-                                apm2,
+                                asel,
+                                akn,
                                 xin,
                                 stretch,
                                 squash,
@@ -468,15 +523,15 @@ def code_rows(
                         cm_n,
                         limits,
                         mix_w,
-                        mix_w2,
-                        mix_w3,
-                        mix_w4,
+                        msel,
                         mix_f,
+                        fsel,
                         fx,
+                        pr,
                         f_lr,
-                        sel,
                         apm,
-                        apm2,
+                        asel,
+                        akn,
                         xin,
                         stretch,
                         squash,
@@ -508,6 +563,20 @@ def code_rows(
                     ei = abs(v16 - preds[i])
                     errb[cur, x, k, i] = ei
                     vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
+                # learn: the OLS model of this phase (a Gauss-Seidel sweep every other visit)
+                ols_update(
+                    ols_a[mo],
+                    ols_b[mo],
+                    ols_w[mo],
+                    ols_n,
+                    mo,
+                    fv,
+                    gsc,
+                    nf,
+                    v - w0,
+                    cs,
+                    ((x >> 1) & 1) == 0,
+                )
 
 
 def mixer_sets(n_sets: int, n_in: int) -> np.ndarray:
@@ -523,20 +592,26 @@ class State:
 
     def __init__(self, height: int, width: int, channels: int) -> None:
         nch = channels
-        self.errb = np.zeros((2, width, nch, NP_MAX), dtype=np.int64)
+        self.errb = np.zeros((2, width, nch, NP_ALL), dtype=np.int64)
         self.resb = np.zeros((3, width, nch), dtype=np.int64)
         self.cbase = np.concatenate(([0], np.cumsum(NCTX * nch * NNODE)[:-1])).astype(np.int64)
         size = int(NCTX.sum()) * nch * NNODE
         self.cm_p = np.full(size, 32768, dtype=np.int32)
         self.cm_n = np.zeros(size, dtype=np.uint16)
-        self.mix_w = mixer_sets(nch * NNODE * 6, NM + 1)
-        self.mix_w2 = mixer_sets(nch * NNODE * N_E, NM + 1)
-        self.mix_w3 = mixer_sets(nch * NNODE * 169, NM + 1)
-        self.mix_w4 = mixer_sets(nch * NNODE * 104, NM + 1)
-        self.mix_f = np.tile(np.array([16384] * 4 + [0], dtype=np.int64), nch * NNODE * 6)
-        self.apm = init_apm(nch * NNODE * N_E, SQUASH)
-        self.apm2 = init_apm(nch * NNODE * 81, SQUASH)
-        self.vacc = np.zeros((width, nch, NP_MAX), dtype=np.int64)
+        self.mbase = np.concatenate(([0], np.cumsum(MIX_SETS * nch * NNODE)[:-1])).astype(np.int64)
+        self.mix_w = mixer_sets(int(MIX_SETS.sum()) * nch * NNODE, NM + 1)
+        nmix = MIX_SETS.shape[0]
+        first = [65536 // nmix] * nmix + [0]
+        self.mix_f = np.tile(np.array(first, dtype=np.int64), nch * NNODE * F_SETS)
+        self.abase = np.concatenate(([0], np.cumsum(APM_CTX * nch * NNODE)[:-1])).astype(np.int64)
+        self.apm = init_apm(int(APM_CTX.sum()) * nch * NNODE, SQUASH)
+        self.vacc = np.zeros((width, nch, NP_ALL), dtype=np.int64)
+        nmod = nch * N_PHASE
+        self.ols_a = np.zeros((nmod, NF_MAX, NF_MAX), dtype=np.int32)
+        self.ols_b = np.zeros((nmod, NF_MAX), dtype=np.int64)
+        self.ols_w = np.zeros((nmod, NF_MAX), dtype=np.int32)
+        self.ols_n = np.zeros(nmod, dtype=np.int64)
+        self.others = other_channels(channels)
         self.rec = np.zeros((height, width, nch), dtype=np.int32)
 
 
@@ -549,6 +624,17 @@ def channel_plan(channels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ref1 = [-1, 1, 1] + ([-1] if channels == 4 else [])
     ref2 = [-1, -1, 0] + ([-1] if channels == 4 else [])
     return np.array(order), np.array(ref1), np.array(ref2)
+
+
+def other_channels(channels: int) -> np.ndarray:
+    """Per coded channel, up to two channels coded *after* it whose causal neighbours feed
+    its OLS predictor: R and B for G, B for R (RGB and RGBA; alpha and gray get none)."""
+    oth = np.full((channels, 2), -1, dtype=np.int64)
+    if channels >= 3:
+        order, _, _ = channel_plan(channels)
+        oth[0] = order[1], order[2]
+        oth[1, 0] = order[2]
+    return oth
 
 
 def run_rows(
@@ -575,6 +661,7 @@ def run_rows(
         order,
         ref1,
         ref2,
+        s.others,
         maxval,
         near,
         s.errb,
@@ -583,12 +670,8 @@ def run_rows(
         s.cm_n,
         LIMITS,
         s.mix_w,
-        s.mix_w2,
-        s.mix_w3,
-        s.mix_w4,
         s.mix_f,
         s.apm,
-        s.apm2,
         st,
         buf,
         STRETCH,
@@ -596,7 +679,15 @@ def run_rows(
         RECIPROCAL,
         NCTX,
         s.cbase,
+        MIX_SETS,
+        s.mbase,
+        APM_CTX,
+        s.abase,
         PARAMS,
         COST,
         s.vacc,
+        s.ols_a,
+        s.ols_b,
+        s.ols_w,
+        s.ols_n,
     )

@@ -76,15 +76,15 @@ def code_decision(
     cm_n: np.ndarray,
     limits: np.ndarray,
     mix_w: np.ndarray,
-    mix_w2: np.ndarray,
-    mix_w3: np.ndarray,
-    mix_w4: np.ndarray,
+    msel: np.ndarray,
     mix_f: np.ndarray,
+    fsel: int,
     fx: np.ndarray,
+    pr: np.ndarray,
     f_lr: int,
-    sel: np.ndarray,
     apm: np.ndarray,
-    apm2: np.ndarray,
+    asel: np.ndarray,
+    akn: np.ndarray,
     xin: np.ndarray,
     stretch: np.ndarray,
     squash: np.ndarray,
@@ -96,37 +96,35 @@ def code_decision(
 ) -> int:
     """Predict, code (or decode) and learn one bit; returns the bit.
 
-    ``sel`` holds the per-decision selectors: weight set of mixer 1 and 2, APM 1 and 2
-    contexts (the caller adds ``node`` to make them decision-specific)."""
+    ``msel`` holds the weight set (times NNODE) of each first-layer mixer, ``fsel`` the one of
+    the second-layer mixer and ``asel`` the context of each APM; ``node`` is added to each so
+    every decision has its own sets."""
     for i in range(nm):
-        xin[i] = stretch[cm_p[ctxoff[i] + node] >> 4]
+        j = ctxoff[i] + node
+        n = cm_n[j]
+        xin[i] = stretch[cm_p[j] >> 4]
+        if n < 8:  # a counter that has seen few events speaks softly
+            xin[i] = (xin[i] * (n + 1)) >> 3
     xin[nm] = 256
     n1 = nm + 1
     ns = n1 + 1  # weights + a use counter per set
-    w1 = (sel[0] + node) * ns
-    w2 = (sel[1] + node) * ns
-    w3 = (sel[4] + node) * ns
-    d1 = _mix(mix_w, w1, xin, n1)
-    d2 = _mix(mix_w2, w2, xin, n1)
-    d3 = _mix(mix_w3, w3, xin, n1)
-    w4 = (sel[6] + node) * ns
-    d4 = _mix(mix_w4, w4, xin, n1)
-    p4 = squash[d4 + 2048]
-    p1 = squash[d1 + 2048]
-    p2 = squash[d2 + 2048]
-    p3 = squash[d3 + 2048]
-    # second layer: a small mixer over the three first-layer outputs
-    fx[0] = d1
-    fx[1] = d2
-    fx[2] = d3
-    fx[3] = d4
-    fx[4] = 256
-    wf = (sel[5] + node) * 5
-    dm = _mix(mix_f, wf, fx, 5)
+    nmix = msel.shape[0]
+    for j in range(nmix):
+        d = _mix(mix_w, (msel[j] + node) * ns, xin, n1)
+        fx[j] = d
+        pr[j] = squash[d + 2048]
+    # second layer: a small mixer over the first-layer outputs
+    fx[nmix] = 256
+    wf = (fsel + node) * (nmix + 1)
+    dm = _mix(mix_f, wf, fx, nmix + 1)
     pm = squash[dm + 2048]
-    pa1, k1 = _apm(apm, sel[2] + node, dm)
-    pa2, k2 = _apm(apm2, sel[3] + node, dm)
-    p = (pm * 32 + pa1 * 3 + pa2 * 3) >> 3
+    napm = asel.shape[0]
+    psum = 0
+    for j in range(napm):
+        pa, kn = _apm(apm, asel[j] + node, dm)
+        akn[j] = kn
+        psum += pa
+    p = (pm * 32 + (psum * 6) // napm) >> 3
     if p < 24:
         p = 24
     elif p > 65512:
@@ -135,17 +133,13 @@ def code_decision(
     # diagnostics only (never feeds back into a probability): cost per node, 1/256 bit
     st[4 + node] += cost_t[(p if bit else 65536 - p) >> 4]
     # learn: each mixer by its own coding-cost gradient, counters, nearer APM knots
-    e1 = ((bit << 12) - p1) * _rate(mix_w, w1 + n1, mix_lr)
-    e2 = ((bit << 12) - p2) * _rate(mix_w2, w2 + n1, mix_lr)
-    e3 = ((bit << 12) - p3) * _rate(mix_w3, w3 + n1, mix_lr)
-    e4 = ((bit << 12) - p4) * _rate(mix_w4, w4 + n1, mix_lr)
-    for i in range(n1):
-        mix_w[w1 + i] += (xin[i] * e1) >> 18
-        mix_w2[w2 + i] += (xin[i] * e2) >> 18
-        mix_w3[w3 + i] += (xin[i] * e3) >> 18
-        mix_w4[w4 + i] += (xin[i] * e4) >> 18
+    for j in range(nmix):
+        w = (msel[j] + node) * ns
+        e = ((bit << 12) - pr[j]) * _rate(mix_w, w + n1, mix_lr)
+        for i in range(n1):
+            mix_w[w + i] += (xin[i] * e) >> 18
     ef = ((bit << 12) - pm) * f_lr
-    for i in range(5):
+    for i in range(nmix + 1):
         mix_f[wf + i] += (fx[i] * ef) >> 14
     target = bit << 16
     for i in range(nm):
@@ -154,6 +148,6 @@ def code_decision(
         cm_p[j] += ((target - cm_p[j]) * recip[n]) >> 16
         if n < limits[i]:
             cm_n[j] = n + 1
-    apm[k1] += (target - apm[k1]) >> 6
-    apm2[k2] += (target - apm2[k2]) >> 6
+    for j in range(napm):
+        apm[akn[j]] += (target - apm[akn[j]]) >> 6
     return bit
