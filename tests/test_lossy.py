@@ -17,7 +17,7 @@ from neural_memory.lossy.decoder import decode_lossy
 
 GOLDEN = Path(__file__).parent / "golden" / "lossy_kodim23_32x32.bin"
 GOLDEN_SHAPE = (32, 32, 3)
-GOLDEN_SHA256 = "ab9b65f3b26e8a356d6f4b8d53353ae969d13aa3b4cb9c0dffb33c7aa0eac387"
+GOLDEN_SHA256 = "27581a2be9bb97383144c4752cf2c397c62c41bba322b923a5a6260712bd8ed0"
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
@@ -128,3 +128,52 @@ def test_target_bpp_runs():
     payload = encode_lossy(img, LossyConfig(target_bpp=4.0, preset="fast", threads=1))
     out = decode_lossy(payload, *img.shape)
     assert out.shape == img.shape
+
+
+def test_parent_grids_and_coding_order():
+    from neural_memory.lossy.arm import coding_order, component_index, parent_grids
+
+    # YUV-style pyramid: level 0 has 3 grids (Y, U, V), levels 1-2 luma only
+    levels = (0, 0, 0, 1, 2)
+    assert component_index(levels) == [0, 1, 2, 0, 0]
+    assert parent_grids(levels) == [3, -1, -1, 4, -1]
+    order = coding_order(levels)
+    assert order == [4, 3, 0, 1, 2]
+    for g, p in enumerate(parent_grids(levels)):
+        if p >= 0:
+            assert order.index(p) < order.index(g), "a parent must be coded before its child"
+
+
+def test_float_contexts_match_integer_arm_layout():
+    """The trained (float) ARM must see exactly the inputs the integer ARM reads."""
+    import torch
+
+    from neural_memory.lossy.arm import CTX_OFFSETS, N_CTX, N_SPATIAL, PAD, PARENT_OFFSETS
+    from neural_memory.lossy.bitstream import ArchConfig
+    from neural_memory.lossy.model import CodecModel
+    from neural_memory.lossy.presets import grids
+
+    arch = ArchConfig(grids(1), 4, (8,), 1)
+    model = CodecModel(12, 10, arch)
+    rng = np.random.default_rng(0)
+    ys = [
+        torch.from_numpy(rng.integers(-5, 6, tuple(y.shape)).astype(np.float32))
+        for y in model.latents
+    ]
+    g = next(i for i, p in enumerate(model.parents) if p >= 0)
+    y, par = ys[g].numpy(), ys[model.parents[g]].numpy()
+    h, w = y.shape
+    idx = torch.arange(h * w)
+    ctx = model.contexts(ys, g, idx).numpy()
+    assert ctx.shape == (h * w, N_CTX)
+    padded = np.pad(y, ((PAD, 0), (PAD, PAD)))
+    for i in range(h * w):
+        r, c = divmod(i, w)
+        want = [padded[PAD + r + dy, PAD + c + dx] for dy, dx in CTX_OFFSETS]
+        hp, wp = par.shape
+        want += [
+            par[min(max((r >> 1) + dy, 0), hp - 1), min(max((c >> 1) + dx, 0), wp - 1)]
+            for dy, dx in PARENT_OFFSETS
+        ]
+        np.testing.assert_array_equal(ctx[i], want)
+    assert N_SPATIAL < N_CTX

@@ -2,15 +2,16 @@
 
 ::
 
-    u8  payload version (1)
+    u8  payload version (2)
     u8  n_grids             1..32   latent grids
     u8  * n_grids           level of each grid, 0..7 (level i is ceil(H/2**i) x ceil(W/2**i))
-    u8  arm_hidden          1..32   (ARM: N_CTX -> A -> A -> 2)
+    u8  arm_hidden          1..32   (ARM: N_CTX -> A -> A -> 2; N_CTX = 12 neighbours + 5 parent)
     u8  n_syn               1..4    number of synthesis linear layers
     u8  * (n_syn - 1)       hidden widths, 1..64 (input width = n_grids, output = channels)
     (u8 q, u8 scale_idx) * (3 + n_syn)   per module: weight step 2**-q and Laplace prior row
     ...                     one rANS stream: every module's weights (row-major, then bias),
-                            then the latents grid by grid in header order, raster order
+                            then the latents grid by grid in coding order (coarse to fine,
+                            header order within a level), raster order
 
 All integers in the stream are coded with the committed Laplace table: weights around 0 with
 the module's scale row, latents with the ARM's integer mean / scale.
@@ -27,7 +28,7 @@ from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, pull_value, push_v
 from neural_memory.errors import FormatError
 from neural_memory.lossy.arm import N_CTX
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 MAX_LEVELS = 8
 MAX_GRIDS = 32
 MAX_ARM_HIDDEN = 32

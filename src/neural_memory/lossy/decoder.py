@@ -6,7 +6,7 @@ import numpy as np
 
 from neural_memory.entropy.rans import rans_decode_init
 from neural_memory.errors import FormatError, OptionError
-from neural_memory.lossy.arm import PAD, decode_level
+from neural_memory.lossy.arm import NO_PARENT, PAD, coding_order, decode_level, parent_grids
 from neural_memory.lossy.bitstream import QuantModule, pull_modules, read_header
 from neural_memory.lossy.fixed_point import (
     level_shapes,
@@ -22,17 +22,25 @@ MAX_FEATURE_VALUES = 1 << 29
 
 
 def decode_latents(
-    st: np.ndarray, buf: np.ndarray, shapes: list[tuple[int, int]], arm: list[QuantModule]
+    st: np.ndarray,
+    buf: np.ndarray,
+    shapes: list[tuple[int, int]],
+    arm: list[QuantModule],
+    grid_levels: tuple[int, ...],
 ) -> list[np.ndarray]:
+    """All latent grids (in header order), decoded in coding order (coarse to fine)."""
     qs = np.array([m.q for m in arm], np.int64)
-    levels = []
-    for h, w in shapes:
-        padded = decode_level(st, buf, h, w, arm[0].w, arm[0].b, arm[1].w, arm[1].b,
+    parents = parent_grids(grid_levels)
+    grids: list[np.ndarray] = [NO_PARENT] * len(shapes)
+    for g in coding_order(grid_levels):
+        h, w = shapes[g]
+        parent = grids[parents[g]] if parents[g] >= 0 else NO_PARENT
+        padded = decode_level(st, buf, h, w, parent, arm[0].w, arm[0].b, arm[1].w, arm[1].b,
                               arm[2].w, arm[2].b, qs)  # fmt: skip
         if st[2] != 0:
             raise FormatError("lossy payload: corrupted or truncated latent stream")
-        levels.append(padded[PAD:, PAD:-PAD].copy())
-    return levels
+        grids[g] = padded[PAD:, PAD:-PAD].copy()
+    return grids
 
 
 def decode_lossy(
@@ -61,7 +69,7 @@ def decode_lossy(
     arm, syn = modules[:3], modules[3:]
     level_hw = level_shapes(height, width, max(arch.grid_levels) + 1)
     shapes = [level_hw[lv] for lv in arch.grid_levels]
-    grids = decode_latents(st, buf, shapes, arm)
+    grids = decode_latents(st, buf, shapes, arm, arch.grid_levels)
     feat = upsample_grids(grids, arch.grid_levels, height, width)
     if size is not None:
         out_w, out_h = int(size[0]), int(size[1])

@@ -38,7 +38,7 @@ def build_payload(
     k = 0
     for m in modules:
         k = push_module(m, ws, wf, k)
-    ls, lf = latent_stream(levels, arm)
+    ls, lf = latent_stream(levels, arm, arch.grid_levels)
     stream = rans_encode(np.concatenate([ws[:k], ls]), np.concatenate([wf[:k], lf]))
     return write_header(arch, modules) + stream.tobytes()
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neural_memory.entropy.laplace import LOGB_MIN, LOGB_STEP, NSCALE
-from neural_memory.lossy.arm import CTX_OFFSETS, N_CTX, PAD
+from neural_memory.lossy.arm import CTX_OFFSETS, N_CTX, N_PARENT, PAD, PARENT_OFFSETS, parent_grids
 from neural_memory.lossy.bitstream import ArchConfig
 from neural_memory.lossy.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
 
@@ -33,6 +33,9 @@ class CodecModel(nn.Module):
         )
         a = arch.arm_hidden
         self.arm = nn.ModuleList([nn.Linear(N_CTX, a), nn.Linear(a, a), nn.Linear(a, 2)])
+        self.parents = parent_grids(arch.grid_levels)
+        self.par_dy = torch.from_numpy(PARENT_OFFSETS[:, 0].copy())
+        self.par_dx = torch.from_numpy(PARENT_OFFSETS[:, 1].copy())
         taps = torch.tensor([TAPS_EVEN, TAPS_ODD], dtype=torch.float32) / 256.0
         self.register_buffer("k_rows", taps.reshape(2, 1, 4, 1))
         self.register_buffer("k_cols", taps.reshape(2, 1, 1, 4))
@@ -104,17 +107,26 @@ class CodecModel(nn.Module):
         return x
 
     # ---- entropy model ----------------------------------------------------------------------
-    def contexts(self, y: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, N_CTX) causal neighbours of the positions ``idx`` (flat; None = all)."""
-        h, w = y.shape
+    def contexts(self, ys: list[torch.Tensor], g: int, idx: torch.Tensor) -> torch.Tensor:
+        """(n, N_CTX) ARM inputs of the positions ``idx`` (flat) of grid ``g``: causal
+        neighbours in the grid (zero outside), then the parent grid around (y // 2, x // 2)
+        (clamped; zero without a parent), as the integer ARM of arm.py reads them."""
+        y = ys[g]
+        w = y.shape[1]
         yp = F.pad(y, (PAD, PAD, PAD, 0))
         wp = w + 2 * PAD
-        flat = yp.reshape(-1)
-        if idx is None:
-            idx = torch.arange(h * w)
-        base = (idx // w + PAD) * wp + (idx % w + PAD)
+        row, col = idx // w, idx % w
+        base = (row + PAD) * wp + (col + PAD)
         offs = torch.tensor([dy * wp + dx for dy, dx in CTX_OFFSETS.tolist()])
-        return flat[base[:, None] + offs[None, :]]
+        spatial = yp.reshape(-1)[base[:, None] + offs[None, :]]
+        p = self.parents[g]
+        if p < 0:
+            return torch.cat([spatial, spatial.new_zeros(idx.shape[0], N_PARENT)], dim=1)
+        par = ys[p]
+        hp, wp_ = par.shape
+        pr = ((row >> 1)[:, None] + self.par_dy[None, :]).clamp(0, hp - 1)
+        pc = ((col >> 1)[:, None] + self.par_dx[None, :]).clamp(0, wp_ - 1)
+        return torch.cat([spatial, par.reshape(-1)[pr * wp_ + pc]], dim=1)
 
     def arm_forward(self, ctx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.relu(self.arm[0](ctx))
@@ -128,18 +140,17 @@ class CodecModel(nn.Module):
         """Estimated bits of all latents; on a random ``frac`` of positions, scaled up
         (unbiased)."""
         ctxs, vals, weights = [], [], []
-        for y in ys:
+        for g, y in enumerate(ys):
             n = y.numel()
             if frac < 1.0 and n > 4096:
                 m = max(1, int(n * frac))
                 idx = torch.randint(0, n, (m,), generator=gen)
-                ctxs.append(self.contexts(y, idx))
-                vals.append(y.reshape(-1)[idx])
                 weights.append(torch.full((m,), n / m))
             else:
-                ctxs.append(self.contexts(y))
-                vals.append(y.reshape(-1))
+                idx = torch.arange(n)
                 weights.append(torch.ones(n))
+            ctxs.append(self.contexts(ys, g, idx))
+            vals.append(y.reshape(-1)[idx])
         ctx = torch.cat(ctxs)
         v = torch.cat(vals)
         wt = torch.cat(weights)

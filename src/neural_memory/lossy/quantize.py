@@ -13,7 +13,13 @@ import torch
 
 from neural_memory.entropy.laplace import CDF, NFRAC, RADIUS
 from neural_memory.entropy.rans import PROB_BITS
-from neural_memory.lossy.arm import latent_symbols, pad_level
+from neural_memory.lossy.arm import (
+    NO_PARENT,
+    coding_order,
+    latent_symbols,
+    pad_level,
+    parent_grids,
+)
 from neural_memory.lossy.bitstream import WEIGHT_MAX, QuantModule
 from neural_memory.lossy.model import CodecModel
 
@@ -52,26 +58,32 @@ def set_layer(layer: torch.nn.Linear, m: QuantModule) -> None:
         layer.bias.copy_(torch.from_numpy(m.b / 2.0**m.q))
 
 
-def latent_bits(levels: list[np.ndarray], arm: list[QuantModule]) -> float:
+def latent_bits(
+    levels: list[np.ndarray], arm: list[QuantModule], grid_levels: tuple[int, ...]
+) -> float:
     """Exact bits of the latents under the integer ARM (what the rANS coder will spend)."""
-    _, freqs = latent_stream(levels, arm)
+    _, freqs = latent_stream(levels, arm, grid_levels)
     return float(np.sum(PROB_BITS - np.log2(freqs.astype(np.float64))))
 
 
 def latent_stream(
-    levels: list[np.ndarray], arm: list[QuantModule]
+    levels: list[np.ndarray], arm: list[QuantModule], grid_levels: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
+    """rANS symbols (starts, frequencies) of all latent grids, in coding order."""
     n = sum(lv.size for lv in levels)
     starts = np.empty(n * 4 + 64, np.int64)
     freqs = np.empty(n * 4 + 64, np.int64)
     qs = np.array([m.q for m in arm], np.int64)
+    parents = parent_grids(grid_levels)
     k = 0
-    for lv in levels:
+    for g in coding_order(grid_levels):
+        lv = levels[g]
         if k + 45 * lv.size > starts.shape[0]:  # escapes need room; grow rarely
             grow = k + 45 * lv.size
             starts = np.resize(starts, grow)
             freqs = np.resize(freqs, grow)
-        k = latent_symbols(pad_level(lv), arm[0].w, arm[0].b, arm[1].w, arm[1].b,
+        parent = levels[parents[g]].astype(np.int64) if parents[g] >= 0 else NO_PARENT
+        k = latent_symbols(pad_level(lv), parent, arm[0].w, arm[0].b, arm[1].w, arm[1].b,
                            arm[2].w, arm[2].b, qs, starts, freqs, k)  # fmt: skip
     return starts[:k], freqs[:k]
 
@@ -132,7 +144,9 @@ def quantise_networks(
 
         def arm_cost(q: int, i=i, layer=layer) -> float:
             arm_mods[i] = quantise_layer(layer, q)
-            return latent_bits(levels, arm_mods) + sum(module_bits(m) for m in arm_mods)
+            return latent_bits(levels, arm_mods, model.arch.grid_levels) + sum(
+                module_bits(m) for m in arm_mods
+            )
 
         q, _ = _greedy_q(arm_cost, 7)
         arm_mods[i] = quantise_layer(layer, q)
