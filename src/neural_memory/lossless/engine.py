@@ -31,17 +31,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .models import code_decision, init_apm
+from .models import MIX_STRIDE, code_decision, init_apm
 from .ols import N_PHASE, NF_MAX, features
 from .ols import predict as ols_predict
 from .ols import update as ols_update
 from .predictors import N_INTER, N_SPATIAL, NP_MAX, fetch, inter, spatial
+from .prefetch import aligned_full, prefetch
 from .tables import COST, RECIPROCAL, SQUASH, STRETCH
 
-NNODE = 100  # decision nodes: 0 zero flag, 1..19 unary, 20..91 mantissa, 96..99 sign
+# decision nodes: 0 zero flag, 1..16 unary, 17..20 sign, 21..80 mantissa (13 + 4 kb + state,
+# kb >= 2). The frequent ones (zero flag, short unary codes; signs, short mantissas) share
+# the first two 64-byte lines of a context's 4-byte counters, and NNODE, a multiple of 16,
+# keeps every context's block of counters line-aligned.
+NNODE = 96
 NODE_UNARY = 1
-NODE_MANT = 20
-NODE_SIGN = 96
+NODE_SIGN = 17
+NODE_MANT = 13
 NCTX = np.array(
     [96, 144, 192, 384, 324, 243, 4, 576, 729, 972, 4374, 3750, 156, 156, 156, 156, 156, 156,
      1521, 312],
@@ -140,8 +145,7 @@ def code_rows(
     near,
     errb,
     resb,
-    cm_p,
-    cm_n,
+    cm,
     limits,
     mix_w,
     mix_f,
@@ -202,6 +206,7 @@ def code_rows(
     akn = np.zeros(napm, dtype=np.int64)
     fx = np.zeros(nmix + 1, dtype=np.int64)
     pr = np.zeros(nmix, dtype=np.int64)
+    cmf = cm.reshape(cm.size)  # the same counters, flat (for the prefetch hints)
     for y in range(y0, y1):
         cur = y & 1
         prv = cur ^ 1
@@ -394,6 +399,20 @@ def code_rows(
                 ax[2] = qo * 12 + (lb >> 1)
                 for j in range(napm):
                     asel[j] = abase[j] + (k * apm_ctx[j] + ax[j]) * NNODE
+                # ask for the table lines of the likely decisions now (zero flag, first unary
+                # bit, sign of a +-1), so that their cache misses overlap
+                for i in range(nm):
+                    prefetch(cmf, 2 * ctxoff[i])
+                    prefetch(cmf, 2 * (ctxoff[i] + NODE_SIGN))
+                for nd in (0, NODE_UNARY, NODE_SIGN):
+                    for j in range(nmix):
+                        wb = (msel[j] + nd) * MIX_STRIDE
+                        prefetch(mix_w, wb)
+                        prefetch(mix_w, wb + 16)
+                    for j in range(napm):
+                        ab = (asel[j] + nd) * 33
+                        prefetch(apm, ab)
+                        prefetch(apm, ab + 32)
                 # residual, quantized in the loop
                 qf = 0
                 if enc:
@@ -409,8 +428,7 @@ def code_rows(
                     node,
                     ctxoff,
                     nm,
-                    cm_p,
-                    cm_n,
+                    cm,
                     limits,
                     mix_w,
                     msel,
@@ -443,8 +461,7 @@ def code_rows(
                             node,
                             ctxoff,
                             nm,
-                            cm_p,
-                            cm_n,
+                            cm,
                             limits,
                             mix_w,
                             msel,
@@ -488,8 +505,7 @@ def code_rows(
                                 node,
                                 ctxoff,
                                 nm,
-                                cm_p,
-                                cm_n,
+                                cm,
                                 limits,
                                 mix_w,
                                 msel,
@@ -519,8 +535,7 @@ def code_rows(
                         node,
                         ctxoff,
                         nm,
-                        cm_p,
-                        cm_n,
+                        cm,
                         limits,
                         mix_w,
                         msel,
@@ -580,10 +595,10 @@ def code_rows(
 
 
 def mixer_sets(n_sets: int, n_in: int) -> np.ndarray:
-    """Weight sets (1/NM each: an average of the inputs to start with) + a zero use count."""
-    w = np.full((n_sets, n_in + 1), 65536 // (n_in - 1), dtype=np.int64)
-    w[:, n_in - 1] = 0  # bias input
-    w[:, n_in] = 0  # use count
+    """Weight sets (1/NM each: an average of the inputs to start with) + a zero use count,
+    each padded to ``MIX_STRIDE`` int32 slots and line-aligned (two cache lines a set)."""
+    w = aligned_full((n_sets, MIX_STRIDE), 0, np.int32)
+    w[:, : n_in - 1] = 65536 // (n_in - 1)
     return w.reshape(-1)
 
 
@@ -592,20 +607,20 @@ class State:
 
     def __init__(self, height: int, width: int, channels: int) -> None:
         nch = channels
-        self.errb = np.zeros((2, width, nch, NP_ALL), dtype=np.int64)
+        self.errb = np.zeros((2, width, nch, NP_ALL), dtype=np.int32)
         self.resb = np.zeros((3, width, nch), dtype=np.int64)
         self.cbase = np.concatenate(([0], np.cumsum(NCTX * nch * NNODE)[:-1])).astype(np.int64)
         size = int(NCTX.sum()) * nch * NNODE
-        self.cm_p = np.full(size, 32768, dtype=np.int32)
-        self.cm_n = np.zeros(size, dtype=np.uint16)
+        self.cm = aligned_full((size, 2), 0, np.uint16)  # (probability, hit count) pairs
+        self.cm[:, 0] = 32768
         self.mbase = np.concatenate(([0], np.cumsum(MIX_SETS * nch * NNODE)[:-1])).astype(np.int64)
         self.mix_w = mixer_sets(int(MIX_SETS.sum()) * nch * NNODE, NM + 1)
         nmix = MIX_SETS.shape[0]
         first = [65536 // nmix] * nmix + [0]
         self.mix_f = np.tile(np.array(first, dtype=np.int64), nch * NNODE * F_SETS)
         self.abase = np.concatenate(([0], np.cumsum(APM_CTX * nch * NNODE)[:-1])).astype(np.int64)
-        self.apm = init_apm(int(APM_CTX.sum()) * nch * NNODE, SQUASH)
-        self.vacc = np.zeros((width, nch, NP_ALL), dtype=np.int64)
+        self.apm = init_apm(int(APM_CTX.sum()) * nch * NNODE, SQUASH)  # uint16
+        self.vacc = np.zeros((width, nch, NP_ALL), dtype=np.int32)
         nmod = nch * N_PHASE
         self.ols_a = np.zeros((nmod, NF_MAX, NF_MAX), dtype=np.int32)
         self.ols_b = np.zeros((nmod, NF_MAX), dtype=np.int64)
@@ -666,8 +681,7 @@ def run_rows(
         near,
         s.errb,
         s.resb,
-        s.cm_p,
-        s.cm_n,
+        s.cm,
         LIMITS,
         s.mix_w,
         s.mix_f,

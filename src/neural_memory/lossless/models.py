@@ -7,11 +7,18 @@ adaptive probability map (APM/SSE), codes the bit, and then updates everything w
 Encoder and decoder run exactly this code in the same order, so they stay in lock step.
 
 All quantities are integers:
-* counters: 16-bit probability ``cm_p`` plus a hit count ``cm_n`` that sets the adaptation
-  rate 1/(n + 1.5) until ``limit`` (fast start, then a slow, stable average);
+* counters: a 16-bit probability ``cm[j, 0]`` plus a hit count ``cm[j, 1]`` that sets the
+  adaptation rate 1/(n + 1.5) until ``limit`` (fast start, then a slow, stable average);
+  both in one 4-byte slot, so a counter costs one cache line, not two (the update
+  ``p += ((target - p) * r) >> 16`` with r < 65536 keeps p in [0, 65535]);
 * stretch domain: 8 fractional bits, clamped to [-2047, 2047];
-* mixer weights: 16 fractional bits (65536 = 1.0), one weight set per selector context;
-* APM: 33 interpolation knots per context over the stretch domain, 16-bit probabilities.
+* mixer weights: int32 with 16 fractional bits (65536 = 1.0), one weight set per selector
+  context, ``MIX_STRIDE`` slots each (the weights, a use count, padding to two cache lines);
+  a weight would need 2^31 / 2^16 = 32768 (times the largest input) to wrap, far beyond
+  what the gradient steps reach, and int32 wraps identically on every platform anyway;
+* APM: 33 interpolation knots per context over the stretch domain, 16-bit probabilities
+  (uint16: they start at most at 65520 and the update moves them toward 0 or 65536 by
+  floor(diff / 64), which never passes 65473 from below).
 """
 
 from __future__ import annotations
@@ -22,14 +29,15 @@ from numba import njit
 from .coder import code_bit
 
 MIX_SHIFT = 16
+MIX_STRIDE = 32  # int32 slots per mixer weight set: 128 bytes, two whole cache lines
 BOOST = 64
 BOOST_N = 16
 
 
 def init_apm(n_ctx: int, squash: np.ndarray) -> np.ndarray:
     """APM tables starting at the identity map (knot j holds squash((j - 16) * 128))."""
-    row = np.array([squash[min(j * 128, 4095)] * 16 for j in range(33)], dtype=np.int32)
-    return np.tile(row, n_ctx).astype(np.int32)
+    row = np.array([squash[min(j * 128, 4095)] * 16 for j in range(33)], dtype=np.uint16)
+    return np.tile(row, n_ctx)
 
 
 @njit(cache=True)
@@ -72,8 +80,7 @@ def code_decision(
     node: int,
     ctxoff: np.ndarray,
     nm: int,
-    cm_p: np.ndarray,
-    cm_n: np.ndarray,
+    cm: np.ndarray,
     limits: np.ndarray,
     mix_w: np.ndarray,
     msel: np.ndarray,
@@ -101,13 +108,13 @@ def code_decision(
     every decision has its own sets."""
     for i in range(nm):
         j = ctxoff[i] + node
-        n = cm_n[j]
-        xin[i] = stretch[cm_p[j] >> 4]
+        n = cm[j, 1]
+        xin[i] = stretch[cm[j, 0] >> 4]
         if n < 8:  # a counter that has seen few events speaks softly
             xin[i] = (xin[i] * (n + 1)) >> 3
     xin[nm] = 256
     n1 = nm + 1
-    ns = n1 + 1  # weights + a use counter per set
+    ns = MIX_STRIDE  # weights, a use counter, padding
     nmix = msel.shape[0]
     for j in range(nmix):
         d = _mix(mix_w, (msel[j] + node) * ns, xin, n1)
@@ -144,10 +151,10 @@ def code_decision(
     target = bit << 16
     for i in range(nm):
         j = ctxoff[i] + node
-        n = cm_n[j]
-        cm_p[j] += ((target - cm_p[j]) * recip[n]) >> 16
+        n = cm[j, 1]
+        cm[j, 0] += ((target - cm[j, 0]) * recip[n]) >> 16
         if n < limits[i]:
-            cm_n[j] = n + 1
+            cm[j, 1] = n + 1
     for j in range(napm):
         apm[akn[j]] += (target - apm[akn[j]]) >> 6
     return bit
