@@ -163,9 +163,9 @@ def test_float_contexts_match_integer_arm_layout():
     g = next(i for i, p in enumerate(model.parents) if p >= 0)
     y, par = ys[g].numpy(), ys[model.parents[g]].numpy()
     h, w = y.shape
-    idx = torch.arange(h * w)
-    ctx = model.contexts(ys, g, idx).numpy()
+    ctx, vals = model.contexts(ys, g)
     assert ctx.shape == (h * w, N_CTX)
+    np.testing.assert_array_equal(vals.numpy(), y.reshape(-1))
     padded = np.pad(y, ((PAD, 0), (PAD, PAD)))
     for i in range(h * w):
         r, c = divmod(i, w)
@@ -176,4 +176,11 @@ def test_float_contexts_match_integer_arm_layout():
             for dy, dx in PARENT_OFFSETS
         ]
         np.testing.assert_array_equal(ctx[i], want)
+    # a lattice phase picks exactly those rows of the full context table
+    full = ctx.numpy().reshape(h, w, N_CTX)
+    for phase in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        sub, v = model.contexts(ys, g, 2, phase)
+        want = full[phase[0] :: 2, phase[1] :: 2].reshape(-1, N_CTX)
+        np.testing.assert_array_equal(sub.numpy(), want)
+        np.testing.assert_array_equal(v.numpy(), y[phase[0] :: 2, phase[1] :: 2].reshape(-1))
     assert N_SPATIAL < N_CTX

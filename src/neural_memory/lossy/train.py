@@ -24,7 +24,9 @@ class TrainConfig:
     # steps: the rounded loss fell for 840 noise steps, then rose through the whole STE phase;
     # 2.17 bpp / 33.5 dB at the end vs 1.95 / 34.9 without it)
     noise_frac: float = 1.0
-    rate_frac: float = 0.25  # fraction of latent positions used for the rate estimate
+    # the rate is estimated on one random phase of a rate_stride x rate_stride lattice of each
+    # grid (rate on all positions, stride 1, measured no better at 4x the ARM cost)
+    rate_stride: int = 2
     warmup: int = 10
     # soft-rounding temperature at the start of the noise phase (0 = off) and at its end
     # (geometric schedule); 0.5 -> 0.2 measured 2 points of BD-rate worse than 0.3 -> 0.1
@@ -105,7 +107,7 @@ class RateTarget:
 @torch.no_grad()
 def _estimate(model: CodecModel, target: torch.Tensor, gen: torch.Generator) -> tuple[float, float]:
     ys = [torch.round(y) for y in model.latents]
-    bits = float(model.rate_bits(ys, 0.25, gen))
+    bits = float(model.rate_bits(ys, 2, gen))
     pred = model.synth(model.upsample(ys).reshape(len(ys), -1)).clamp(0, 1)
     mse = float(((pred - target) ** 2).mean())
     return bits, -10 * math.log10(max(mse, 1e-10))
@@ -178,7 +180,7 @@ def train(
         feat = model.upsample(ys, rows)
         pred = model.synth(feat.reshape(feat.shape[0], -1))
         mse = ((pred - tgt) ** 2).mean()
-        bits = model.rate_bits(ys_rate, cfg.rate_frac, gen)
+        bits = model.rate_bits(ys_rate, cfg.rate_stride, gen)
         loss = mse + lmbda * bits / n_pix
         opt.zero_grad(set_to_none=True)
         loss.backward()
