@@ -30,7 +30,7 @@ def new_state() -> np.ndarray:
     return st
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def code_bit(enc: bool, bit: int, p1: int, st: np.ndarray, buf: np.ndarray) -> int:
     """Encode ``bit`` (enc) or decode and return a bit, with P(1) = p1 / 65536."""
     x1 = st[0]

@@ -256,9 +256,9 @@ def code_rows(
                 # the OLS predictor, one model per channel and pixel phase
                 refs[0] = a
                 refs[1] = a2
-                nf, w0 = features(rec, y, x, c, refs, others[k], width, mid, fv)
+                nf, w0 = features(rec, y, x, c, refs, others, k, width, mid, fv)
                 mo = k * N_PHASE + par
-                po = ols_predict(ols_w[mo], fv, nf, w0)
+                po = ols_predict(ols_w, mo, fv, nf, w0)
                 if po < 0:
                     po = 0
                 elif po > maxp:
@@ -420,118 +420,38 @@ def code_rows(
                     if flip:
                         e = -e
                     qf = (e + near) // step if e >= 0 else -((near - e) // step)
+                # its decisions: zero flag, unary bucket bits, mantissa bits, sign. One loop
+                # with one call site, so the (inlined) decision code exists once
                 mag = abs(qf)
-                node = 0
-                z = code_decision(
-                    enc,
-                    1 if mag == 0 else 0,
-                    node,
-                    ctxoff,
-                    nm,
-                    cm,
-                    limits,
-                    mix_w,
-                    msel,
-                    mix_f,
-                    fsel,
-                    fx,
-                    pr,
-                    f_lr,
-                    apm,
-                    asel,
-                    akn,
-                    xin,
-                    stretch,
-                    squash,
-                    recip,
-                    st,
-                    buf,
-                    mix_lr,
-                    cost_t,
-                )
-                if z == 0:
-                    m = mag - 1
-                    kb = bitlen(m) if enc else 0
-                    j = 0
-                    while j < kmax:
+                m = mag - 1
+                kbe = bitlen(m) if enc else 0  # the bucket (encoder only)
+                stage = 0
+                j = 0
+                kb = 0
+                mm = 0
+                t = 0
+                while stage < 4:
+                    if stage == 0:
+                        node = 0
+                        bit = 1 if mag == 0 else 0
+                    elif stage == 1:
                         node = NODE_UNARY + j
-                        b = code_decision(
-                            enc,
-                            1 if kb > j else 0,
-                            node,
-                            ctxoff,
-                            nm,
-                            cm,
-                            limits,
-                            mix_w,
-                            msel,
-                            mix_f,
-                            fsel,
-                            fx,
-                            pr,
-                            f_lr,
-                            apm,
-                            asel,
-                            akn,
-                            xin,
-                            stretch,
-                            squash,
-                            recip,
-                            st,
-                            buf,
-                            mix_lr,
-                            cost_t,
-                        )
-                        if b == 0:
-                            break
-                        j += 1
-                    kb = j
-                    if kb <= 1:
-                        mm = kb
+                        bit = 1 if kbe > j else 0
+                    elif stage == 2:
+                        if t == 0:
+                            state = 0
+                        elif t == 1:
+                            state = 1 + (mm & 1)
+                        else:
+                            state = 3
+                        node = NODE_MANT + 4 * kb + state
+                        bit = (m >> (kb - 2 - t)) & 1 if enc else 0
                     else:
-                        mm = 1
-                        for t in range(kb - 1):
-                            if t == 0:
-                                state = 0
-                            elif t == 1:
-                                state = 1 + (mm & 1)
-                            else:
-                                state = 3
-                            node = NODE_MANT + 4 * kb + state
-                            bit = (m >> (kb - 2 - t)) & 1 if enc else 0
-                            b = code_decision(
-                                enc,
-                                bit,
-                                node,
-                                ctxoff,
-                                nm,
-                                cm,
-                                limits,
-                                mix_w,
-                                msel,
-                                mix_f,
-                                fsel,
-                                fx,
-                                pr,
-                                f_lr,
-                                apm,
-                                asel,
-                                akn,
-                                xin,
-                                stretch,
-                                squash,
-                                recip,
-                                st,
-                                buf,
-                                mix_lr,
-                                cost_t,
-                            )
-                            mm = (mm << 1) | b
-                    mag = mm + 1
-                    node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
-                    neg = code_decision(
+                        node = NODE_SIGN + (mag - 1 if mag < 4 else 3)
+                        bit = 1 if qf < 0 else 0
+                    b = code_decision(
                         enc,
-                        1 if qf < 0 else 0,
+                        bit,
                         node,
                         ctxoff,
                         nm,
@@ -556,9 +476,36 @@ def code_rows(
                         mix_lr,
                         cost_t,
                     )
-                    qf = -mag if neg else mag
-                else:
-                    qf = 0
+                    if stage == 0:
+                        if b:
+                            qf = 0
+                            stage = 4
+                        elif kmax == 0:  # a single magnitude: no bucket bits
+                            mag = 1
+                            stage = 3
+                        else:
+                            stage = 1
+                    elif stage == 1:
+                        if b:
+                            j += 1
+                        if b == 0 or j == kmax:
+                            kb = j
+                            stage = 2
+                            mm = kb
+                            if kb > 1:
+                                mm = 1
+                            else:
+                                stage = 3
+                                mag = mm + 1
+                    elif stage == 2:
+                        mm = (mm << 1) | b
+                        t += 1
+                        if t == kb - 1:
+                            stage = 3
+                            mag = mm + 1
+                    else:
+                        qf = -mag if b else mag
+                        stage = 4
                 # reconstruction
                 er = qf * step
                 q = qf
@@ -580,9 +527,9 @@ def code_rows(
                     vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
                 # learn: the OLS model of this phase (a Gauss-Seidel sweep every other visit)
                 ols_update(
-                    ols_a[mo],
-                    ols_b[mo],
-                    ols_w[mo],
+                    ols_a,
+                    ols_b,
+                    ols_w,
                     ols_n,
                     mo,
                     fv,

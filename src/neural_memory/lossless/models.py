@@ -40,7 +40,7 @@ def init_apm(n_ctx: int, squash: np.ndarray) -> np.ndarray:
     return np.tile(row, n_ctx)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mix(mix_w: np.ndarray, wbase: int, xin: np.ndarray, n: int) -> int:
     dot = 0
     for i in range(n):
@@ -53,7 +53,7 @@ def _mix(mix_w: np.ndarray, wbase: int, xin: np.ndarray, n: int) -> int:
     return dot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rate(mix_w: np.ndarray, at: int, lr: int) -> int:
     """Learning rate of a weight set: boosted while the set has seen few updates (its use
     count is kept at ``at``), settling to ``lr``; returns lr scaled by 16."""
@@ -63,7 +63,7 @@ def _rate(mix_w: np.ndarray, at: int, lr: int) -> int:
     return lr * 16 + (lr * 16 * BOOST) // (n + BOOST_N)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apm(apm: np.ndarray, ctx: int, s: int) -> tuple[int, int]:
     """Interpolated APM lookup; returns (16-bit probability, index of the nearer knot)."""
     s2 = s + 2048
@@ -73,7 +73,7 @@ def _apm(apm: np.ndarray, ctx: int, s: int) -> tuple[int, int]:
     return (apm[a] * (128 - wt) + apm[a + 1] * wt) >> 7, a + (wt >> 6)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def code_decision(
     enc: bool,
     bit: int,

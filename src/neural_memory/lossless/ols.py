@@ -55,7 +55,7 @@ REACH_LEFT = 3
 REACH_RIGHT = 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sample(rec: np.ndarray, y: int, x: int, dy: int, dx: int, c: int, width: int, mid: int) -> int:
     """Causal sample at (y + dy, x + dx) of channel c, replicated at the borders: columns are
     clamped, a missing row repeats the W sample (or ``mid`` at the very first sample)."""
@@ -78,7 +78,7 @@ def sample(rec: np.ndarray, y: int, x: int, dy: int, dx: int, c: int, width: int
     return rec[yy, xx, c]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gather(
     rec: np.ndarray,
     y: int,
@@ -106,7 +106,7 @@ def _gather(
     return at
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def features(
     rec: np.ndarray,
     y: int,
@@ -114,14 +114,17 @@ def features(
     c: int,
     refs: np.ndarray,
     others: np.ndarray,
+    k: int,
     width: int,
     mid: int,
     f: np.ndarray,
 ) -> tuple[int, int]:
     """Fill ``f`` with the feature vector of channel c at (y, x); returns (count, W sample).
 
-    ``refs`` are channels already coded at this pixel, ``others`` channels coded later
-    (their neighbours are known, their sample here is not); -1 entries are unused."""
+    ``refs`` are channels already coded at this pixel, ``others[k]`` channels coded later
+    (their neighbours are known, their sample here is not); -1 entries are unused. (Rows of
+    the tables are indexed here rather than sliced by the caller: a slice is a new array
+    whose reference counting costs atomic operations in every sample.)"""
     inner = y >= REACH_UP and x >= REACH_LEFT and x + REACH_RIGHT < width
     w0 = rec[y, x - 1, c] if inner else sample(rec, y, x, 0, -1, c, width, mid)
     n = _gather(rec, y, x, c, SP_DY, SP_DX, 0, N_SP, w0, width, mid, inner, f, 0)
@@ -131,24 +134,25 @@ def features(
             rw = rec[y, x - 1, ch] if inner else sample(rec, y, x, 0, -1, ch, width, mid)
             f[n] = rec[y, x, ch] - rw  # co-located: coded already
             n = _gather(rec, y, x, ch, RF_DY, RF_DX, 1, N_RF, rw, width, mid, inner, f, n + 1)
-    for r in range(others.shape[0]):
-        ch = others[r]
+    for r in range(others.shape[1]):
+        ch = others[k, r]
         if ch >= 0:
             rw = rec[y, x - 1, ch] if inner else sample(rec, y, x, 0, -1, ch, width, mid)
             n = _gather(rec, y, x, ch, RF_DY, RF_DX, 1, N_RF, rw, width, mid, inner, f, n)
     return n, w0
 
 
-@njit(cache=True)
-def predict(wv: np.ndarray, f: np.ndarray, n: int, w0: int) -> int:
-    """Prediction in 1/16 sample units: 16 W + sum w_i f_i (weights have 16 fraction bits)."""
+@njit(cache=True, inline="always")
+def predict(wv: np.ndarray, m: int, f: np.ndarray, n: int, w0: int) -> int:
+    """Model m's prediction in 1/16 sample units: 16 W + sum w_i f_i (weights have 16
+    fraction bits)."""
     s = 0
     for i in range(n):
-        s += wv[i] * f[i]
+        s += wv[m, i] * f[i]
     return w0 * 16 + (s >> 12)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def update(
     am: np.ndarray,
     bv: np.ndarray,
@@ -162,8 +166,9 @@ def update(
     cs: int,
     solve: bool,
 ) -> None:
-    """Add the coded sample (target ``t`` = x - W) to model ``m``'s decayed covariance and,
-    if ``solve``, run one Gauss-Seidel sweep on (A + RIDGE I) w = b from the current weights.
+    """Add the coded sample (target ``t`` = x - W) to model ``m``'s decayed covariance
+    (``am[m]``, ``bv[m]``) and, if ``solve``, run one Gauss-Seidel sweep on
+    (A + RIDGE I) w = b from the current weights ``wv[m]``.
 
     The decay is applied every 8th update (by 2^-(SHIFT-3)), so the per-sample rank-one
     update is a plain 32-bit multiply-add that the compiler vectorizes; ``g`` is scratch."""
@@ -172,26 +177,26 @@ def update(
         g[j] = f[j] >> cs
     for i in range(n):
         gi = g[i]
-        bv[i] += gi * ts
+        bv[m, i] += gi * ts
         for j in range(n):
-            am[i, j] += gi * g[j]
+            am[m, i, j] += gi * g[j]
     c = cnt[m] + 1
     cnt[m] = c
     if c & 7 == 0:
         for i in range(n):
-            bv[i] -= bv[i] >> (SHIFT - 3)
+            bv[m, i] -= bv[m, i] >> (SHIFT - 3)
             for j in range(n):
-                am[i, j] -= am[i, j] >> (SHIFT - 3)
+                am[m, i, j] -= am[m, i, j] >> (SHIFT - 3)
     if not solve:
         return
     for i in range(n):
         acc = 0
         for j in range(n):
-            acc += am[i, j] * wv[j]
-        s = (bv[i] << 16) - RIDGE * wv[i] - acc
-        wi = wv[i] + s // (am[i, i] + RIDGE)
+            acc += am[m, i, j] * wv[m, j]
+        s = (bv[m, i] << 16) - RIDGE * wv[m, i] - acc
+        wi = wv[m, i] + s // (am[m, i, i] + RIDGE)
         if wi > W_CLIP:
             wi = W_CLIP
         elif wi < -W_CLIP:
             wi = -W_CLIP
-        wv[i] = wi
+        wv[m, i] = wi

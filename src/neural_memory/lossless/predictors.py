@@ -19,7 +19,7 @@ NP_MAX = N_SPATIAL + 2 * N_INTER
 IW, IN, INW, INE, IWW, INN, INNE = 0, 1, 2, 3, 4, 5, 6
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fetch(rec: np.ndarray, y: int, x: int, c: int, width: int, mid: int, nb: np.ndarray) -> None:
     """Fill ``nb`` with W, N, NW, NE, WW, NN, NNE of channel c; missing ones are replicated."""
     if y == 0:
@@ -60,7 +60,7 @@ def fetch(rec: np.ndarray, y: int, x: int, c: int, width: int, mid: int, nb: np.
     nb[INNE] = nne
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def spatial(nb: np.ndarray, gap_shift: int, preds: np.ndarray) -> None:
     """Write the N_SPATIAL spatial predictions (x16) of one channel into preds[0:N_SPATIAL]."""
     w = nb[IW]
@@ -103,7 +103,7 @@ def spatial(nb: np.ndarray, gap_shift: int, preds: np.ndarray) -> None:
     preds[10] = g
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inter(nb: np.ndarray, rb: np.ndarray, r0: int, preds: np.ndarray, at: int) -> None:
     """Inter-channel predictions: reference sample r0 plus a spatial prediction of the
     difference plane (this channel minus the reference), written at preds[at:at+N_INTER]."""
