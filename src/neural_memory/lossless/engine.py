@@ -89,7 +89,7 @@ def lq(v: int) -> int:
 def qd(d: int, sg: int, step: int) -> int:
     """Signed 9-level quantization of a prediction difference (1/16 units) in the residual's
     flipped orientation: 0 for |d| < 1/2 sample step, then 4 levels per sign."""
-    v = (d * sg) // (8 * step)
+    v = (d * sg) >> 3 if step == 1 else (d * sg) // (8 * step)  # lossless: no division
     if v == 0:
         return 4
     m = abs(v)
@@ -100,7 +100,7 @@ def qd(d: int, sg: int, step: int) -> int:
 @njit(cache=True)
 def qd13(d: int, sg: int, step: int) -> int:
     """Signed 13-level log quantization of a prediction difference (in 1/4 sample steps)."""
-    v = (d * sg) // (4 * step)
+    v = (d * sg) >> 2 if step == 1 else (d * sg) // (4 * step)
     if v == 0:
         return 6
     m = abs(v)
@@ -224,7 +224,7 @@ def code_rows(
         np.zeros(NF_MAX, dtype=np.int32),
         np.zeros(2, dtype=i64),
         np.zeros(nm, dtype=i64),
-        np.zeros(nm + 1, dtype=i64),
+        np.zeros(nm + 1, dtype=np.int32),  # mixer inputs: int32 x int32 products vectorize
         np.zeros(nmix, dtype=i64),
         np.zeros(nmix, dtype=i64),
         np.zeros(napm, dtype=i64),

@@ -36,7 +36,7 @@ BOOST_N = 16
 
 def init_apm(n_ctx: int, squash: np.ndarray) -> np.ndarray:
     """APM tables starting at the identity map (knot j holds squash((j - 16) * 128))."""
-    row = np.array([squash[min(j * 128, 4095)] * 16 for j in range(33)], dtype=np.uint16)
+    row = np.array([int(squash[min(j * 128, 4095)]) * 16 for j in range(33)], dtype=np.uint16)
     return np.tile(row, n_ctx)
 
 
