@@ -222,6 +222,7 @@ def code_rows(
         np.zeros(npa, dtype=i64),
         np.zeros(NF_MAX, dtype=i64),
         np.zeros(NF_MAX, dtype=np.int32),
+        np.zeros(NF_MAX, dtype=i64),
         np.zeros(2, dtype=i64),
         np.zeros(nm, dtype=i64),
         np.zeros(nm + 1, dtype=np.int32),  # mixer inputs: int32 x int32 products vectorize
@@ -279,6 +280,7 @@ def _rows(
     ssum,
     fv,
     gsc,
+    hsc,
     refs,
     ctxoff,
     xin,
@@ -505,12 +507,13 @@ def _rows(
                 ax[2] = qo * 12 + (lb >> 1)
                 for j in range(napm):
                     asel[j] = abase[j] + (k * apm_ctx[j] + ax[j]) * NNODE
-                # ask for the table lines of the likely decisions now (zero flag, first unary
-                # bit, sign of a +-1), so that their cache misses overlap
+                # ask for the table lines of the likely decisions now (zero flag, first two
+                # unary bits, signs of +-1 and +-2), so that their cache misses overlap; the
+                # unary loop asks for the next bit's lines as it goes
                 for i in range(nm):
                     prefetch(cmf, 2 * ctxoff[i])
                     prefetch(cmf, 2 * (ctxoff[i] + NODE_SIGN))
-                for nd in (0, NODE_UNARY, NODE_SIGN):
+                for nd in (0, NODE_UNARY, NODE_UNARY + 1, NODE_SIGN, NODE_SIGN + 1):
                     for j in range(nmix):
                         wb = (msel[j] + nd) * MIX_STRIDE
                         prefetch(mix_w, wb)
@@ -543,6 +546,13 @@ def _rows(
                     elif stage == 1:
                         node = NODE_UNARY + j
                         bit = 1 if kbe > j else 0
+                        if j >= 1:
+                            for jj in range(nmix):
+                                wb = (msel[jj] + node + 1) * MIX_STRIDE
+                                prefetch(mix_w, wb)
+                                prefetch(mix_w, wb + 16)
+                            for jj in range(napm):
+                                prefetch(apm, (asel[jj] + node + 1) * 33 + 16)
                     elif stage == 2:
                         if t == 0:
                             state = 0
@@ -640,6 +650,7 @@ def _rows(
                     mo,
                     fv,
                     gsc,
+                    hsc,
                     nf,
                     v - w0,
                     cs,

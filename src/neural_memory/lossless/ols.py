@@ -161,6 +161,7 @@ def update(
     m: int,
     f: np.ndarray,
     g: np.ndarray,
+    h: np.ndarray,
     n: int,
     t: int,
     cs: int,
@@ -171,7 +172,8 @@ def update(
     (A + RIDGE I) w = b from the current weights ``wv[m]``.
 
     The decay is applied every 8th update (by 2^-(SHIFT-3)), so the per-sample rank-one
-    update is a plain 32-bit multiply-add that the compiler vectorizes; ``g`` is scratch."""
+    update is a plain 32-bit multiply-add that the compiler vectorizes; ``g``, ``h`` are
+    scratch."""
     ts = t >> cs
     for j in range(n):
         g[j] = f[j] >> cs
@@ -189,14 +191,25 @@ def update(
                 am[m, i, j] -= am[m, i, j] >> (SHIFT - 3)
     if not solve:
         return
+    # Gauss-Seidel needs h[i] = sum_j A[i, j] w[j] with w[j] already updated for j < i. It is
+    # formed as A w_old (one pass with no dependency chain), plus A[i, k] * (change of w[i])
+    # added to every later row k once w[i] has changed (A is exactly symmetric, and integer
+    # sums in any order are equal): the same values as a row-by-row sweep, but the rows no
+    # longer wait on a fresh scalar weight being read back as part of a vector.
     for i in range(n):
         acc = 0
         for j in range(n):
             acc += am[m, i, j] * wv[m, j]
-        s = (bv[m, i] << 16) - RIDGE * wv[m, i] - acc
+        h[i] = acc
+    for i in range(n):
+        s = (bv[m, i] << 16) - RIDGE * wv[m, i] - h[i]
         wi = wv[m, i] + s // (am[m, i, i] + RIDGE)
         if wi > W_CLIP:
             wi = W_CLIP
         elif wi < -W_CLIP:
             wi = -W_CLIP
+        dw = wi - wv[m, i]
         wv[m, i] = wi
+        if dw != 0:
+            for k in range(i + 1, n):
+                h[k] += am[m, i, k] * dw
