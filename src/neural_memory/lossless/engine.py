@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .models import MIX_STRIDE, code_decision, init_apm
+from .models import MIX_STRIDE, code_decision, init_apm, rate_table
 from .ols import N_PHASE, NF_MAX, features
 from .ols import predict as ols_predict
 from .ols import update as ols_update
@@ -233,6 +233,7 @@ def code_rows(
         np.zeros(napm, dtype=i64),
         np.zeros(nmix + 1, dtype=i64),
         np.zeros(nmix, dtype=i64),
+        rate_table(params[0]),
     )
 
 
@@ -291,8 +292,10 @@ def _rows(
     akn,
     fx,
     pr,
+    rates,
 ):
-    """The body of :func:`code_rows`; the last arguments are scratch vectors.
+    """The body of :func:`code_rows`; the last arguments are scratch vectors and the
+    mixers' learning-rate table.
 
     Compiled without numba's reference counting (``_nrt=False``): it allocates nothing, and
     with counting on, every inlined decision paid some 40 atomic increments and decrements
@@ -306,7 +309,6 @@ def _rows(
     kmax = bitlen(maxmag - 1)
     maxp = maxval * 16
     nm = nctx.shape[0]
-    mix_lr = params[0]
     blend_c = params[1]
     bl_vd = params[2]
     bl_xw = params[3]
@@ -589,7 +591,7 @@ def _rows(
                         recip,
                         st,
                         buf,
-                        mix_lr,
+                        rates,
                         cost_t,
                     )
                     if stage == 0:

@@ -53,14 +53,23 @@ def _mix(mix_w: np.ndarray, wbase: int, xin: np.ndarray, n: int) -> int:
     return dot
 
 
+@njit(cache=True)
+def rate_table(lr: int) -> np.ndarray:
+    """Learning rate (scaled by 16) of a weight set by its use count n: boosted while the set
+    has seen few updates, settling to ``lr``. A table, so no decision waits on a division."""
+    rates = np.empty(1024, dtype=np.int64)
+    for n in range(1024):
+        rates[n] = lr * 16 + (lr * 16 * BOOST) // (n + BOOST_N)
+    return rates
+
+
 @njit(cache=True, inline="always")
-def _rate(mix_w: np.ndarray, at: int, lr: int) -> int:
-    """Learning rate of a weight set: boosted while the set has seen few updates (its use
-    count is kept at ``at``), settling to ``lr``; returns lr scaled by 16."""
+def _rate(mix_w: np.ndarray, at: int, rates: np.ndarray) -> int:
+    """Learning rate of the weight set whose use count is kept at ``at``; counts the use."""
     n = mix_w[at]
     if n < 1023:
         mix_w[at] = n + 1
-    return lr * 16 + (lr * 16 * BOOST) // (n + BOOST_N)
+    return rates[n]
 
 
 @njit(cache=True, inline="always")
@@ -98,7 +107,7 @@ def code_decision(
     recip: np.ndarray,
     st: np.ndarray,
     buf: np.ndarray,
-    mix_lr: int,
+    rates: np.ndarray,
     cost_t: np.ndarray,
 ) -> int:
     """Predict, code (or decode) and learn one bit; returns the bit.
@@ -131,7 +140,8 @@ def code_decision(
         pa, kn = _apm(apm, asel[j] + node, dm)
         akn[j] = kn
         psum += pa
-    p = (pm * 32 + (psum * 6) // napm) >> 3
+    pa6 = psum * 2 if napm == 3 else (psum * 6) // napm  # 6 x the APMs' mean
+    p = (pm * 32 + pa6) >> 3
     if p < 24:
         p = 24
     elif p > 65512:
@@ -142,7 +152,7 @@ def code_decision(
     # learn: each mixer by its own coding-cost gradient, counters, nearer APM knots
     for j in range(nmix):
         w = (msel[j] + node) * ns
-        e = ((bit << 12) - pr[j]) * _rate(mix_w, w + n1, mix_lr)
+        e = ((bit << 12) - pr[j]) * _rate(mix_w, w + n1, rates)
         for i in range(n1):
             mix_w[w + i] += (xin[i] * e) >> 18
     ef = ((bit << 12) - pm) * f_lr
