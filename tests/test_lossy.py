@@ -184,3 +184,34 @@ def test_float_contexts_match_integer_arm_layout():
         np.testing.assert_array_equal(sub.numpy(), want)
         np.testing.assert_array_equal(v.numpy(), y[phase[0] :: 2, phase[1] :: 2].reshape(-1))
     assert N_SPATIAL < N_CTX
+
+
+@pytest.mark.parametrize("subset", [False, True])
+def test_blockwise_distortion_matches_whole_image(subset):
+    """Training and the weight search evaluate the distortion in row blocks to bound memory;
+    the sum and every gradient must equal those of the whole image at once."""
+    import torch
+
+    from neural_memory.lossy.bitstream import ArchConfig
+    from neural_memory.lossy.model import CodecModel
+    from neural_memory.lossy.presets import grids
+
+    torch.manual_seed(0)
+    h, w = 21, 26
+    model = CodecModel(h, w, ArchConfig(grids(3), 8, (12,), 3))
+    target = torch.rand(3, h, w)
+    rows = torch.tensor([0, 3, 4, 9, 15, 20]) if subset else None
+    results = []
+    for chunk in (h * w, 2 * w + 5):  # one block / blocks of two rows
+        model.zero_grad()
+        leaves = [torch.randn(y.shape, generator=torch.Generator().manual_seed(i)).requires_grad_()
+                  for i, y in enumerate(model.latents)]  # fmt: skip
+        sse = model.squared_error(leaves, target, rows, chunk_pixels=chunk, backward_scale=0.5)
+        grads = [leaf.grad.clone() for leaf in leaves] + [
+            p.grad.clone() for p in model.syn.parameters()
+        ]
+        results.append((sse, grads))
+    (sse1, g1), (sse2, g2) = results
+    assert sse1 == pytest.approx(sse2, rel=1e-5)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -21,7 +21,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from neural_memory.entropy.laplace import CDF, FP_BITS, pull_value, push_value, table_row
+from neural_memory.entropy.laplace import (
+    CDF,
+    FP_BITS,
+    max_symbols_per_value,
+    pull_value,
+    push_value,
+    table_row,
+)
 
 # causal neighbourhood (dy, dx), same grid
 CTX_OFFSETS = np.array(
@@ -92,7 +99,9 @@ def _position_model(padded, parent, y, x, w1, b1, w2, b2, w3, b3, qs, ctx, h1, h
 def latent_symbols(padded, parent, w1, b1, w2, b2, w3, b3, qs, starts, freqs, k):
     """Append the rANS symbols of one grid (``padded``: (h+PAD, w+2*PAD) int64, latents at
     [PAD:, PAD:-PAD]; ``parent``: see :func:`_position_model`) to ``starts``/``freqs`` from
-    index ``k``; returns the new ``k``."""
+    index ``k``; returns the new ``k``, or -1 if the arrays might overflow (a value can take
+    up to ``max_symbols_per_value()`` symbols; the caller retries with larger arrays)."""
+    room = max_symbols_per_value()
     hp, wp = padded.shape
     h = hp - PAD
     w = wp - 2 * PAD
@@ -102,6 +111,8 @@ def latent_symbols(padded, parent, w1, b1, w2, b2, w3, b3, qs, starts, freqs, k)
     o = np.empty(2, np.int64)
     for y in range(h):
         for x in range(w):
+            if k + room > starts.shape[0]:
+                return -1
             center, row = _position_model(
                 padded, parent, y, x, w1, b1, w2, b2, w3, b3, qs, ctx, h1, h2, o
             )

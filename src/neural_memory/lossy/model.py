@@ -14,6 +14,8 @@ from neural_memory.lossy.bitstream import ArchConfig
 from neural_memory.lossy.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
 
 LOGB_MAX = LOGB_MIN + (NSCALE - 1) * LOGB_STEP
+# pixels per block of the distortion (a full Kodak image, 393 k pixels, is one block)
+CHUNK_PIXELS = 1 << 19
 
 
 class CodecModel(nn.Module):
@@ -105,6 +107,38 @@ class CodecModel(nn.Module):
             if i < len(self.syn) - 1:
                 x = F.relu(x, inplace=True)  # a fresh 40 MB tensor costs ~80 ms here (page faults)
         return x
+
+    def squared_error(
+        self,
+        ys: list[torch.Tensor],
+        target_hw: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        chunk_pixels: int = CHUNK_PIXELS,
+        backward_scale: float | None = None,
+    ) -> float:
+        """Sum of squared errors of the reconstruction against ``target_hw`` (C, H, W) over
+        ``rows`` (all rows if None), computed in blocks of about ``chunk_pixels`` pixels.
+
+        Why blocks: the activations of a whole large image (the upsampled grids, the hidden
+        layer and their gradients) take ~1.6 KB per pixel, 6.6 GB for 2048 x 2048; a block
+        bounds them whatever the image size. With ``backward_scale`` set, each block's
+        ``backward_scale * SSE`` is back-propagated right away (into the synthesis weights and
+        the ``ys`` leaves' ``.grad``), so the graph of one block is freed before the next."""
+        if rows is None:
+            rows = torch.arange(self.height)
+        per_block = max(1, chunk_pixels // self.width)
+        total = 0.0
+        for start in range(0, rows.shape[0], per_block):
+            r = rows[start : start + per_block]
+            whole = r.shape[0] == self.height
+            feat = self.upsample(ys, None if whole else r)
+            pred = self.synth(feat.reshape(feat.shape[0], -1))
+            tgt = target_hw if whole else target_hw[:, r]
+            se = ((pred - tgt.reshape(tgt.shape[0], -1)) ** 2).sum()
+            if backward_scale is not None:
+                (se * backward_scale).backward()
+            total += float(se.detach())
+        return total
 
     # ---- entropy model ----------------------------------------------------------------------
     def contexts(

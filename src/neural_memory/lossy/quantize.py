@@ -8,10 +8,12 @@ latent bits from the integer ARM that the decoder will run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
-from neural_memory.entropy.laplace import CDF, NFRAC, RADIUS
+from neural_memory.entropy.laplace import CDF, NFRAC, RADIUS, max_symbols_per_value
 from neural_memory.entropy.rans import PROB_BITS
 from neural_memory.lossy.arm import (
     NO_PARENT,
@@ -62,30 +64,43 @@ def latent_bits(
     levels: list[np.ndarray], arm: list[QuantModule], grid_levels: tuple[int, ...]
 ) -> float:
     """Exact bits of the latents under the integer ARM (what the rANS coder will spend)."""
-    _, freqs = latent_stream(levels, arm, grid_levels)
-    return float(np.sum(PROB_BITS - np.log2(freqs.astype(np.float64))))
+    return sum(
+        float(np.sum(PROB_BITS - np.log2(freqs.astype(np.float64))))
+        for _, freqs in grid_streams(levels, arm, grid_levels)
+    )
 
 
 def latent_stream(
     levels: list[np.ndarray], arm: list[QuantModule], grid_levels: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     """rANS symbols (starts, frequencies) of all latent grids, in coding order."""
-    n = sum(lv.size for lv in levels)
-    starts = np.empty(n * 4 + 64, np.int64)
-    freqs = np.empty(n * 4 + 64, np.int64)
+    parts = list(grid_streams(levels, arm, grid_levels))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def grid_streams(
+    levels: list[np.ndarray], arm: list[QuantModule], grid_levels: tuple[int, ...]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """rANS symbols (starts, frequencies) of each latent grid, in coding order.
+
+    Why per grid, sized for one symbol per latent: a latent can need up to
+    ``max_symbols_per_value()`` symbols (escapes), but almost none do; arrays sized for the
+    worst case took ~700 bytes per pixel (3 GB for a 2048 x 2048 image). A grid that
+    overflows its arrays is simply coded again with worst-case arrays."""
     qs = np.array([m.q for m in arm], np.int64)
     parents = parent_grids(grid_levels)
-    k = 0
+    w = [a for m in arm for a in (m.w, m.b)]
     for g in coding_order(grid_levels):
         lv = levels[g]
-        if k + 45 * lv.size > starts.shape[0]:  # escapes need room; grow rarely
-            grow = k + 45 * lv.size
-            starts = np.resize(starts, grow)
-            freqs = np.resize(freqs, grow)
         parent = levels[parents[g]].astype(np.int64) if parents[g] >= 0 else NO_PARENT
-        k = latent_symbols(pad_level(lv), parent, arm[0].w, arm[0].b, arm[1].w, arm[1].b,
-                           arm[2].w, arm[2].b, qs, starts, freqs, k)  # fmt: skip
-    return starts[:k], freqs[:k]
+        padded = pad_level(lv)
+        for cap in (2 * lv.size + 64, max_symbols_per_value() * lv.size + 64):
+            starts = np.empty(cap, np.int32)
+            freqs = np.empty(cap, np.int32)
+            k = latent_symbols(padded, parent, *w, qs, starts, freqs, 0)
+            if k >= 0:
+                break
+        yield starts[:k], freqs[:k]
 
 
 def _greedy_q(
@@ -119,8 +134,7 @@ def quantise_networks(
     """Returns (arm modules, synthesis modules); leaves the model's layers dequantised."""
     n_pix = target.shape[1]
     ys = [torch.from_numpy(lv.astype(np.float32)) for lv in levels]
-    feat = model.upsample(ys)
-    x = feat.reshape(feat.shape[0], -1)
+    target_hw = target.reshape(target.shape[0], model.height, model.width)
 
     syn_mods: list[QuantModule] = []
     for layer in model.syn:
@@ -129,7 +143,7 @@ def quantise_networks(
         def syn_cost(q: int, layer=layer, w0=w0, b0=b0) -> float:
             m = quantise_layer(layer, q)
             set_layer(layer, m)
-            d = float(((model.synth(x) - target) ** 2).mean())
+            d = model.squared_error(ys, target_hw) / target.numel()
             layer.weight.copy_(w0)
             layer.bias.copy_(b0)
             return d + lmbda * module_bits(m) / n_pix

@@ -108,8 +108,8 @@ class RateTarget:
 def _estimate(model: CodecModel, target: torch.Tensor, gen: torch.Generator) -> tuple[float, float]:
     ys = [torch.round(y) for y in model.latents]
     bits = float(model.rate_bits(ys, 2, gen))
-    pred = model.synth(model.upsample(ys).reshape(len(ys), -1)).clamp(0, 1)
-    mse = float(((pred - target) ** 2).mean())
+    target_hw = target.reshape(target.shape[0], model.height, model.width)
+    mse = model.squared_error(ys, target_hw) / target.numel()
     return bits, -10 * math.log10(max(mse, 1e-10))
 
 
@@ -172,21 +172,26 @@ def train(
         ys_rate = ys
         if noise and cfg.mixed:
             ys = [quantize_proxy(y, False) for y in model.latents]
+        rows = None
         if step < n_rows_phase:
             rows = torch.randperm(h, generator=gen)[:n_rows].sort().values
-            tgt = target_hw[:, rows].reshape(target.shape[0], -1)
-        else:
-            rows, tgt = None, target
-        feat = model.upsample(ys, rows)
-        pred = model.synth(feat.reshape(feat.shape[0], -1))
-        mse = ((pred - tgt) ** 2).mean()
-        bits = model.rate_bits(ys_rate, cfg.rate_stride, gen)
-        loss = mse + lmbda * bits / n_pix
+        n_values = target.shape[0] * (h if rows is None else rows.shape[0]) * model.width
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        # distortion block by block into leaf copies of the proxies (bounded memory, see
+        # CodecModel.squared_error), then one backward of the rate plus the proxies' gradient
+        leaves = [y.detach().requires_grad_() for y in ys]
+        mse = model.squared_error(leaves, target_hw, rows, backward_scale=1.0 / n_values)
+        mse /= n_values
+        bits = model.rate_bits(ys_rate, cfg.rate_stride, gen)
+        carried = sum(
+            (y * leaf.grad).sum()
+            for y, leaf in zip(ys, leaves, strict=True)
+            if leaf.grad is not None
+        )
+        (lmbda * bits / n_pix + carried).backward()
         opt.step()
         if progress is not None or step == cfg.steps - 1 or step % 50 == 0:
-            psnr = -10 * math.log10(max(mse.item(), 1e-10))
+            psnr = -10 * math.log10(max(mse, 1e-10))
             log = {
                 "bpp": bits.item() / n_pix,
                 "psnr": psnr,
