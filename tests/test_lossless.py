@@ -34,7 +34,7 @@ GOLDEN_CASES = {
         4,
         8,
         2,
-        "2c6c08ee582ecf4e8963180623ff03da6965c450c3ae4a7dfcb4e817f4bfc3c0",
+        "0fa48e1794738850b9ca31973da065ddd917a119d0651f00d5caeea8643d3534",
     ),
     "lossless_gray16_near0.bin": (
         12,

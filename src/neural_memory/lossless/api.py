@@ -10,7 +10,7 @@ from ..errors import FormatError, OptionError
 from .coder import flush, new_state, start_decoder
 from .engine import MAX_BYTES_PER_SAMPLE, State, channel_plan, run_rows
 
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 MAX_NEAR_8 = 255
 MAX_NEAR_16 = 65535
 ROW_BLOCK = 16

@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from .models import MIX_STRIDE, code_decision, init_apm, rate_table
-from .ols import N_PHASE, NF_MAX, features
+from .ols import N_PHASE, NF_MAX, SOLVE_EVERY, features
 from .ols import predict as ols_predict
 from .ols import update as ols_update
 from .predictors import N_INTER, N_SPATIAL, NP_MAX, fetch, inter, spatial
@@ -650,7 +650,7 @@ def _rows(
                     ei = abs(v16 - preds[i])
                     errb[cur, x, k, i] = ei
                     vacc[x, k, i] = ((vacc[x, k, i] * bl_vd) >> 3) + ei * 8
-                # learn: the OLS model of this phase (a Gauss-Seidel sweep every other visit)
+                # learn: the OLS model of this phase (a Gauss-Seidel sweep every SOLVE_EVERY visits)
                 ols_update(
                     ols_a,
                     ols_b,
@@ -663,7 +663,7 @@ def _rows(
                     nf,
                     v - w0,
                     cs,
-                    ((x >> 1) & 1) == 0,
+                    ((x >> 1) & (SOLVE_EVERY - 1)) == 0,
                 )
 
 

@@ -5,9 +5,10 @@ the locally best *fixed* direction but cannot find a new linear combination. The
 predictor does: per coded channel it keeps an exponentially decayed covariance of a causal
 neighbourhood vector ``f`` with the target (``A = sum l^t f f^T``, ``b = sum l^t f x``,
 ``l = 1 - 2^-SHIFT``) and tracks the solution of ``(A + RIDGE I) w = b`` with a warm-started
-Gauss-Seidel sweep every other update (the covariance changes little from one sample to the
-next, so a sweep now and then keeps up). This is the idea of GraLIC's and paq8px's image
-models, here in fixed point so that encoder and decoder agree bit for bit.
+Gauss-Seidel sweep on every ``SOLVE_EVERY``-th update (the covariance changes little from one
+sample to the next, so a sweep now and then keeps up; the covariance itself is updated with
+every sample). This is the idea of GraLIC's and paq8px's image models, here in fixed point so
+that encoder and decoder agree bit for bit.
 
 Features are *differences from the W sample* (the target is ``x - W`` too), which fixes the
 sum of the weights at 1 (a flat area predicts itself) and removes the huge common DC
@@ -49,6 +50,9 @@ N_PHASE = 4  # models per channel, one per (x & 1, y & 1)
 SHIFT = 11  # decay 1 - 2^-SHIFT per update of a model
 RIDGE = 8
 W_CLIP = 1 << 19
+# the Gauss-Seidel sweep runs on every SOLVE_EVERY-th visit of a model (a power of two); the
+# covariance is updated on every visit
+SOLVE_EVERY = 4
 # the reach of the neighbourhoods: interior samples need no border checks
 REACH_UP = 3
 REACH_LEFT = 3
