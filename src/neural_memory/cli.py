@@ -106,8 +106,9 @@ def _add_encode(commands) -> None:
         "--preset",
         choices=PRESETS,
         default="default",
-        help="encoder effort (lossy): training steps fast 150, default 450, slow 3000; on a 2-core"
-        " CPU a 768x512 photo takes about 45 s, 110 s and 10 min (default: %(default)s)",
+        help="encoder effort (lossy): training steps fast 150, default 450, slow 3000; time"
+        " grows with the steps; a 768x512 photo takes about 110 s with default on 2 cores"
+        " (default: %(default)s)",
     )
     p.add_argument(
         "--device", default="cpu", help="torch device for lossy encoding, e.g. cuda (default: cpu)"

@@ -69,38 +69,6 @@ def fit(
     return build_payload(arch, arm, syn, levels)
 
 
-def fit_best(
-    image: np.ndarray,
-    arch: ArchConfig,
-    tcfg: TrainConfig,
-    lmbda: float,
-    seed: int = 0,
-    progress: Callable[[int, int, dict], None] | None = None,
-    rate_target: RateTarget | None = None,
-) -> bytes:
-    """``tcfg.restarts`` trainings with consecutive seeds; keeps the payload with the lowest
-    real cost MSE + lmbda * bits / pixels (decoded, exact file size)."""
-    if tcfg.restarts <= 1:
-        return fit(image, arch, tcfg, lmbda, seed, progress, rate_target)
-    from neural_memory.lossy.decoder import decode_lossy
-
-    h, w, c = image.shape
-    best: tuple[float, bytes] | None = None
-    for r in range(tcfg.restarts):
-        payload = fit(image, arch, tcfg, lmbda, seed + r, progress, rate_target)
-        out = decode_lossy(payload, h, w, c).astype(np.float64)
-        mse = float(np.mean((out - image) ** 2)) / 255.0**2
-        if rate_target is not None and rate_target.bpp is not None:
-            cost = abs(8 * len(payload) / (h * w) - rate_target.bpp) + mse  # hit the target
-        elif rate_target is not None:
-            cost = 8 * len(payload) + 1e9 * max(0.0, mse - 10 ** (-rate_target.psnr / 10))
-        else:
-            cost = mse + lmbda * 8 * len(payload) / (h * w)
-        if best is None or cost < best[0]:
-            best = (cost, payload)
-    return best[1]
-
-
 def encode_lossy(
     image: np.ndarray,
     config: LossyConfig,
@@ -122,4 +90,4 @@ def encode_lossy(
         if config.target_bpp is not None or config.target_psnr is not None:
             rt = RateTarget(bpp=config.target_bpp, psnr=config.target_psnr)
     with retained_heap():
-        return fit_best(image, arch, tcfg, lmbda, config.seed, progress, rt)
+        return fit(image, arch, tcfg, lmbda, config.seed, progress, rt)

@@ -36,8 +36,6 @@ class CodecModel(nn.Module):
         a = arch.arm_hidden
         self.arm = nn.ModuleList([nn.Linear(N_CTX, a), nn.Linear(a, a), nn.Linear(a, 2)])
         self.parents = parent_grids(arch.grid_levels)
-        self.par_dy = torch.from_numpy(PARENT_OFFSETS[:, 0].copy())
-        self.par_dx = torch.from_numpy(PARENT_OFFSETS[:, 1].copy())
         taps = torch.tensor([TAPS_EVEN, TAPS_ODD], dtype=torch.float32) / 256.0
         self.register_buffer("k_rows", taps.reshape(2, 1, 4, 1))
         self.register_buffer("k_cols", taps.reshape(2, 1, 1, 4))

@@ -32,7 +32,6 @@ class TrainConfig:
     # (geometric schedule); 0.5 -> 0.2 measured 2 points of BD-rate worse than 0.3 -> 0.1
     soft_t0: float = 0.3
     soft_t1: float = 0.1
-    restarts: int = 1  # independent trainings (seeds seed, seed+1, ...); the best one is kept
     mixed: bool = False  # noise phase: rounded (STE) latents for distortion, noisy for rate
     row_frac: float = 0.5  # fraction of image rows used for the distortion in early steps
     row_frac_until: float = 0.6  # ... for this fraction of the steps (then full image)
