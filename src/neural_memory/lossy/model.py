@@ -4,6 +4,7 @@ rounding of the fixed-point intermediates."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +36,7 @@ class CodecModel(nn.Module):
         )
         a = arch.arm_hidden
         self.arm = nn.ModuleList([nn.Linear(N_CTX, a), nn.Linear(a, a), nn.Linear(a, 2)])
+        self.use_kernels = True  # see fused_cpu
         self.parents = parent_grids(arch.grid_levels)
         taps = torch.tensor([TAPS_EVEN, TAPS_ODD], dtype=torch.float32) / 256.0
         self.register_buffer("k_rows", taps.reshape(2, 1, 4, 1))
@@ -125,6 +127,8 @@ class CodecModel(nn.Module):
         if rows is None:
             rows = torch.arange(self.height)
         per_block = max(1, chunk_pixels // self.width)
+        if self.fused_cpu:
+            return self._squared_error_fused(ys, target_hw, rows, per_block, backward_scale)
         total = 0.0
         for start in range(0, rows.shape[0], per_block):
             r = rows[start : start + per_block]
@@ -136,6 +140,70 @@ class CodecModel(nn.Module):
             if backward_scale is not None:
                 (se * backward_scale).backward()
             total += float(se.detach())
+        return total
+
+    @property
+    def fused_cpu(self) -> bool:
+        """Whether the distortion runs in the numba kernels of train_kernels.py (CPU, float32,
+        one hidden synthesis layer: the trained presets) rather than through autograd."""
+        return (
+            self.use_kernels
+            and len(self.syn) == 2
+            and self.syn[0].weight.device.type == "cpu"
+            and self.syn[0].weight.dtype == torch.float32
+        )
+
+    def _squared_error_fused(
+        self,
+        ys: list[torch.Tensor],
+        target_hw: torch.Tensor,
+        rows: torch.Tensor,
+        per_block: int,
+        backward_scale: float | None,
+    ) -> float:
+        """squared_error in the fused kernels; gradients are accumulated into ``.grad`` of the
+        synthesis parameters and of the ``ys`` (which must then be leaves)."""
+        from neural_memory.lossy import train_kernels as tk
+
+        if not hasattr(self, "_upsampler"):
+            self._upsampler = tk.Upsampler(self.arch.grid_levels, self.height, self.width)
+        up = self._upsampler
+        grids = [y.detach().numpy() for y in ys]
+        order = up.order
+        l1, l2 = self.syn
+        w1 = l1.weight.detach().numpy()[:, order].copy()
+        b1, w2, b2 = (t.detach().numpy() for t in (l1.bias, l2.weight, l2.bias))
+        target = target_hw.numpy()
+        want = backward_scale is not None
+        scale = 0.0 if backward_scale is None else float(backward_scale)
+        coarse = up.coarse(grids)
+        g_coarse = None if coarse is None or not want else np.zeros_like(coarse)
+        g_grids = [np.zeros_like(g) for g in grids] if want else []
+        sums = [np.zeros_like(t.detach().numpy()) for t in (l1.weight, l1.bias, l2.weight, l2.bias)]
+        rows_np = rows.numpy()
+        total = 0.0
+        for start in range(0, rows_np.shape[0], per_block):
+            r = rows_np[start : start + per_block]
+            feat = up.rows(coarse, grids, r)
+            n_g = feat.shape[0]
+            tgt = np.ascontiguousarray(target[:, r]).reshape(target.shape[0], -1)
+            g_feat = np.empty_like(feat) if want else None
+            sse, grads = tk.synth_sse(
+                feat.reshape(n_g, -1), tgt, w1, b1, w2, b2, scale,
+                None if g_feat is None else g_feat.reshape(n_g, -1),
+            )  # fmt: skip
+            total += sse
+            if want:
+                sums[0][:, order] += grads[0]
+                for acc, g in zip(sums[1:], grads[1:], strict=True):
+                    acc += g
+                up.rows_adjoint(g_feat, r, g_coarse, g_grids)
+        if want:
+            up.coarse_adjoint(g_coarse, g_grids)
+            params = [l1.weight, l1.bias, l2.weight, l2.bias]
+            for p, g in zip([*params, *ys], [*sums, *g_grids], strict=True):
+                g = torch.from_numpy(g)
+                p.grad = g if p.grad is None else p.grad + g
         return total
 
     # ---- entropy model ----------------------------------------------------------------------
@@ -198,6 +266,39 @@ class CodecModel(nn.Module):
         mu, logb = self.arm_forward(torch.cat(ctxs))
         p = laplace_prob(torch.cat(vals), mu, logb)
         return (torch.cat(weights) * -torch.log2(p)).sum()
+
+    def rate_bits_fused(
+        self,
+        ys: list[torch.Tensor],
+        stride: int = 1,
+        gen: torch.Generator | None = None,
+        scale: float = 0.0,
+    ) -> tuple[float, list[torch.Tensor]]:
+        """:meth:`rate_bits` (same positions, same random phases) in the kernel of
+        train_kernels.py. With ``scale`` non-zero it also returns the gradients of
+        ``scale * bits`` with respect to ``ys`` and accumulates those of the ARM weights into
+        their ``.grad``."""
+        from neural_memory.lossy import train_kernels as tk
+
+        strides, phases = [], []
+        for y in ys:
+            s = stride if y.numel() > 4096 else 1
+            phase = (0, 0)
+            if s > 1:
+                phase = tuple(int(v) for v in torch.randint(0, s, (2,), generator=gen))
+            strides.append(s)
+            phases.append(phase)
+        layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in self.arm]
+        bits, g_grids, g_layers = tk.arm_rate(
+            [y.detach().numpy() for y in ys], list(self.parents), strides, phases, layers,
+            (LOGB_MIN, LOGB_MAX), scale, CTX_OFFSETS, PARENT_OFFSETS,
+        )  # fmt: skip
+        if scale:
+            params = [t for m in self.arm for t in (m.weight, m.bias)]
+            for p, g in zip(params, g_layers, strict=True):
+                g = torch.from_numpy(np.ascontiguousarray(g))
+                p.grad = g if p.grad is None else p.grad + g
+        return bits, [torch.from_numpy(g) for g in g_grids]
 
 
 def laplace_prob(v: torch.Tensor, mu: torch.Tensor, logb: torch.Tensor) -> torch.Tensor:

@@ -33,9 +33,9 @@ def preset(name: str, channels: int) -> tuple[ArchConfig, TrainConfig]:
     """Presets differ in training length only: with the current schedule more steps keep
     paying (Kodak crops, mean BD-rate vs WebP: 600 steps +0.9 %, 1200 steps -5.5 %), while
     larger networks did not (their weights cost more than they gain at these step counts).
-    ``default`` is sized for the 120 s budget on a 2-core CPU: 450 steps of ~0.2 s on a
-    768x512 image plus ~10 s of set-up and weight search (kodim23: 108 s, 2 threads, idle);
-    ``slow`` for about 10 minutes."""
+    ``default`` is sized for the 120 s budget on a 2-core CPU: 850 steps of 0.10-0.12 s on a
+    768x512 image (numba kernels of train_kernels.py) plus ~7 s of set-up and weight search
+    (kodim23, 900 steps: 113 s, 2 threads, idle); ``slow`` for about 12 minutes."""
     arch = ArchConfig(grids(channels), 16, (24,), channels)
-    steps = {"fast": 150, "default": 450, "slow": 3000}[name]
+    steps = {"fast": 300, "default": 850, "slow": 6000}[name]
     return arch, TrainConfig(steps=steps)

@@ -78,6 +78,33 @@ def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
     return m + torch.tanh(r / t) / (2 * math.tanh(0.5 / t))
 
 
+def proxy_and_derivative(
+    y: torch.Tensor, noise: torch.Tensor | None, t: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`quantize_proxy` with explicit noise, and its derivative, without autograd
+    (the fused CPU step chains gradients by hand): ``soft_round(soft_round(y, t) + noise, t)``
+    with noise and t > 0, ``y + noise`` with t = 0, round(y) with a unit (straight-through)
+    derivative without noise. In place where possible: this runs on every latent each step.
+
+    >>> p, d = proxy_and_derivative(torch.tensor([0.2, 1.7]), None, 0.0)
+    >>> p.tolist(), d.tolist()
+    ([0.0, 2.0], [1.0, 1.0])
+    """
+    if noise is None:
+        return torch.round(y), torch.ones_like(y)
+    if t <= 0:
+        return y + noise, torch.ones_like(y)
+    k = 1.0 / (2 * math.tanh(0.5 / t))
+    m = torch.floor(y).add_(0.5)
+    th = torch.tanh((y - m).mul_(1 / t))
+    deriv = th.square().neg_().add_(1.0).mul_(k / t)
+    z = th.mul_(k).add_(m).add_(noise)
+    m2 = torch.floor(z).add_(0.5)
+    th2 = torch.tanh(z.sub_(m2).mul_(1 / t))
+    deriv.mul_(th2.square().neg_().add_(1.0).mul_(k / t))
+    return th2.mul_(k).add_(m2), deriv
+
+
 def quantize_proxy(y: torch.Tensor, noise: bool, t: float = 0.0) -> torch.Tensor:
     if noise:
         if t > 0:
@@ -106,7 +133,10 @@ class RateTarget:
 @torch.no_grad()
 def _estimate(model: CodecModel, target: torch.Tensor, gen: torch.Generator) -> tuple[float, float]:
     ys = [torch.round(y) for y in model.latents]
-    bits = float(model.rate_bits(ys, 2, gen))
+    if model.fused_cpu:
+        bits = model.rate_bits_fused(ys, 2, gen)[0]
+    else:
+        bits = float(model.rate_bits(ys, 2, gen))
     target_hw = target.reshape(target.shape[0], model.height, model.width)
     mse = model.squared_error(ys, target_hw) / target.numel()
     return bits, -10 * math.log10(max(mse, 1e-10))
@@ -119,6 +149,51 @@ def _adjust(lmbda: float, rt: RateTarget, bits: float, psnr: float, n_pix: int) 
     else:
         factor = 10 ** ((psnr - rt.psnr) / 5.0)
     return lmbda * min(2.0, max(0.5, factor))
+
+
+def _autograd_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen):
+    """Gradients of one training step through PyTorch autograd (any device); returns
+    (MSE, estimated bits). The distortion runs block by block into leaf copies of the
+    proxies (bounded memory, see CodecModel.squared_error), then one backward of the rate
+    plus the proxies' gradient."""
+    n_pix = model.height * model.width
+    ys = [quantize_proxy(y, noise, t_soft) for y in model.latents]
+    ys_rate = ys
+    if noise and cfg.mixed:
+        ys = [quantize_proxy(y, False) for y in model.latents]
+    leaves = [y.detach().requires_grad_() for y in ys]
+    mse = model.squared_error(leaves, target_hw, rows, backward_scale=1.0 / n_values)
+    bits = model.rate_bits(ys_rate, cfg.rate_stride, gen)
+    carried = sum(
+        (y * leaf.grad).sum() for y, leaf in zip(ys, leaves, strict=True) if leaf.grad is not None
+    )
+    (lmbda * bits / n_pix + carried).backward()
+    return mse / n_values, float(bits.detach())
+
+
+def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen):
+    """As :func:`_autograd_step` with the numba kernels of train_kernels.py (CPU): the
+    proxies, the distortion and the rate each return their gradients as arrays, which are
+    chained by hand into the latents' ``.grad``; no autograd graph is built."""
+    n_pix = model.height * model.width
+    rate_in, rate_d, dist_in, dist_d = [], [], [], []
+    for y in model.latents:
+        lat = y.detach()
+        p, d = proxy_and_derivative(lat, torch.rand_like(lat) - 0.5 if noise else None, t_soft)
+        rate_in.append(p)
+        rate_d.append(d)
+        if noise and cfg.mixed:
+            p, d = proxy_and_derivative(lat, None, 0.0)
+        dist_in.append(p.requires_grad_())
+        dist_d.append(d)
+    mse = model.squared_error(dist_in, target_hw, rows, backward_scale=1.0 / n_values)
+    bits, g_rate = model.rate_bits_fused(rate_in, cfg.rate_stride, gen, lmbda / n_pix)
+    for y, leaf, dd, gr, dr in zip(model.latents, dist_in, dist_d, g_rate, rate_d, strict=True):
+        grad = gr.mul_(dr)
+        if leaf.grad is not None:
+            grad.addcmul_(leaf.grad, dd)
+        y.grad = grad
+    return mse / n_values, bits
 
 
 def train(
@@ -167,32 +242,18 @@ def train(
         if cfg.soft_t0 > 0 and noise:
             frac = step / max(1, n_noise)
             t_soft = cfg.soft_t0 * (cfg.soft_t1 / cfg.soft_t0) ** frac
-        ys = [quantize_proxy(y, noise, t_soft) for y in model.latents]
-        ys_rate = ys
-        if noise and cfg.mixed:
-            ys = [quantize_proxy(y, False) for y in model.latents]
         rows = None
         if step < n_rows_phase:
             rows = torch.randperm(h, generator=gen)[:n_rows].sort().values
         n_values = target.shape[0] * (h if rows is None else rows.shape[0]) * model.width
         opt.zero_grad(set_to_none=True)
-        # distortion block by block into leaf copies of the proxies (bounded memory, see
-        # CodecModel.squared_error), then one backward of the rate plus the proxies' gradient
-        leaves = [y.detach().requires_grad_() for y in ys]
-        mse = model.squared_error(leaves, target_hw, rows, backward_scale=1.0 / n_values)
-        mse /= n_values
-        bits = model.rate_bits(ys_rate, cfg.rate_stride, gen)
-        carried = sum(
-            (y * leaf.grad).sum()
-            for y, leaf in zip(ys, leaves, strict=True)
-            if leaf.grad is not None
-        )
-        (lmbda * bits / n_pix + carried).backward()
+        step_fn = _fused_step if model.fused_cpu else _autograd_step
+        mse, bits = step_fn(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen)
         opt.step()
         if progress is not None or step == cfg.steps - 1 or step % 50 == 0:
             psnr = -10 * math.log10(max(mse, 1e-10))
             log = {
-                "bpp": bits.item() / n_pix,
+                "bpp": bits / n_pix,
                 "psnr": psnr,
                 "time": time.time() - t0,
                 "lmbda": lmbda,
