@@ -63,3 +63,20 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     with pytest.raises(OutputError):
         save_image(tmp_path / "b.unknown-extension", np.zeros((2, 2, 3), np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path: Path) -> None:
+    """The temporary file behind an atomic write is private (0600); the result must have
+    the mode a plain open() gives under the process umask, like any other tool's output."""
+    import os
+
+    from neural_memory.atomic import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        save_image(tmp_path / "a.png", np.zeros((2, 2, 3), np.uint8))
+        write_atomic(tmp_path / "b.bin", b"x")
+    finally:
+        os.umask(old)
+    for name in ("a.png", "b.bin"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644

@@ -40,6 +40,13 @@ def check_output_path(path: str | os.PathLike, *, force: bool, inputs: tuple = (
     return out
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None] | bytes) -> None:
     """Create ``path`` atomically, from bytes or from ``writer(temp_path)``.
 
@@ -59,6 +66,8 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None] | bytes
         else:
             os.close(fd)
             writer(tmp)
+        # mkstemp creates the file private (0600); give it the mode a plain open() would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
