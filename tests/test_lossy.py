@@ -215,3 +215,20 @@ def test_blockwise_distortion_matches_whole_image(subset):
     assert sse1 == pytest.approx(sse2, rel=1e-5)
     for a, b in zip(g1, g2, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_arm_prior_ships_and_fits_the_presets():
+    """The shipped ARM prior must load into the ARM of every preset (grey and colour), and
+    starting from it must change nothing in the bitstream format."""
+    pytest.importorskip("torch")
+    from neural_memory.lossy.arm_prior import PRIOR_PATH, arm_vector, load_arm_prior
+    from neural_memory.lossy.model import CodecModel
+    from neural_memory.lossy.presets import preset
+
+    assert PRIOR_PATH.is_file()
+    for channels in (1, 3):
+        arch, tcfg = preset("default", channels)
+        assert tcfg.arm_prior
+        model = CodecModel(8, 8, arch)
+        assert load_arm_prior(model.arm)
+        np.testing.assert_array_equal(arm_vector(model.arm), np.load(PRIOR_PATH))

@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from neural_memory.entropy.rans import rans_encode
 from neural_memory.lossy.arm import LATENT_MAX
+from neural_memory.lossy.arm_prior import load_arm_prior, set_arm
 from neural_memory.lossy.bitstream import ArchConfig, QuantModule, push_module, write_header
 from neural_memory.lossy.heap import retained_heap
 from neural_memory.lossy.init import pyramid_init
@@ -43,6 +44,33 @@ def build_payload(
     return write_header(arch, modules) + stream.tobytes()
 
 
+def train_model(
+    image: np.ndarray,
+    arch: ArchConfig,
+    tcfg: TrainConfig,
+    lmbda: float,
+    seed: int = 0,
+    progress: Callable[[int, int, dict], None] | None = None,
+    rate_target: RateTarget | None = None,
+    arm_start: np.ndarray | None = None,
+) -> tuple[CodecModel, torch.Tensor, float]:
+    """Initialise and train the float model of an (H, W, C) uint8 image; returns the model,
+    the (C, H*W) target in [0, 1] and the final lambda (rate control may have moved it).
+    ``arm_start`` (an arm_prior.arm_vector) overrides the shipped ARM prior."""
+    h, w, c = image.shape
+    target = torch.from_numpy(image.reshape(-1, c).T.astype(np.float32) / 255.0).contiguous()
+    torch.manual_seed(seed)
+    model = CodecModel(h, w, arch)
+    if arm_start is not None:
+        set_arm(model.arm, arm_start)
+    elif tcfg.arm_prior:
+        load_arm_prior(model.arm)
+    if tcfg.init_step > 0:
+        pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
+    log = train(model, target, lmbda, tcfg, seed=seed, progress=progress, rate_target=rate_target)
+    return model, target, log.get("lmbda", lmbda)
+
+
 def fit(
     image: np.ndarray,
     arch: ArchConfig,
@@ -52,15 +80,8 @@ def fit(
     progress: Callable[[int, int, dict], None] | None = None,
     rate_target: RateTarget | None = None,
 ) -> bytes:
-    h, w, c = image.shape
-    target = torch.from_numpy(image.reshape(-1, c).T.astype(np.float32) / 255.0).contiguous()
-    torch.manual_seed(seed)
-    model = CodecModel(h, w, arch)
-    if tcfg.init_step > 0:
-        pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
-    log = train(model, target, lmbda, tcfg, seed=seed, progress=progress, rate_target=rate_target)
-    lmbda = log.get("lmbda", lmbda)
-
+    """Train (:func:`train_model`), quantise the networks and build the payload."""
+    model, target, lmbda = train_model(image, arch, tcfg, lmbda, seed, progress, rate_target)
     levels = [
         np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)
         for y in model.latents

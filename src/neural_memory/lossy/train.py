@@ -36,6 +36,7 @@ class TrainConfig:
     row_frac: float = 0.5  # fraction of image rows used for the distortion in early steps
     row_frac_until: float = 0.6  # ... for this fraction of the steps (then full image)
     init_step: float = 8.0  # pyramid init step = init_step * sqrt(lmbda); 0 = no analytic init
+    arm_prior: bool = True  # start the ARM from the shipped prior (arm_prior.py)
 
 
 class Adam:
