@@ -200,10 +200,7 @@ class CodecModel(nn.Module):
                 up.rows_adjoint(g_feat, r, g_coarse, g_grids)
         if want:
             up.coarse_adjoint(g_coarse, g_grids)
-            params = [l1.weight, l1.bias, l2.weight, l2.bias]
-            for p, g in zip([*params, *ys], [*sums, *g_grids], strict=True):
-                g = torch.from_numpy(g)
-                p.grad = g if p.grad is None else p.grad + g
+            _accumulate_grads([l1.weight, l1.bias, l2.weight, l2.bias, *ys], [*sums, *g_grids])
         return total
 
     # ---- entropy model ----------------------------------------------------------------------
@@ -254,11 +251,7 @@ class CodecModel(nn.Module):
         latents is estimated on one random phase of a ``stride`` x ``stride`` lattice, scaled
         up (unbiased over the random phase)."""
         ctxs, vals, weights = [], [], []
-        for g, y in enumerate(ys):
-            s = stride if y.numel() > 4096 else 1
-            phase = (0, 0)
-            if s > 1:
-                phase = tuple(int(v) for v in torch.randint(0, s, (2,), generator=gen))
+        for g, (y, s, phase) in enumerate(zip(ys, *lattice_phases(ys, stride, gen), strict=True)):
             ctx, v = self.contexts(ys, g, s, phase)
             ctxs.append(ctx)
             vals.append(v)
@@ -280,14 +273,7 @@ class CodecModel(nn.Module):
         their ``.grad``."""
         from neural_memory.lossy import train_kernels as tk
 
-        strides, phases = [], []
-        for y in ys:
-            s = stride if y.numel() > 4096 else 1
-            phase = (0, 0)
-            if s > 1:
-                phase = tuple(int(v) for v in torch.randint(0, s, (2,), generator=gen))
-            strides.append(s)
-            phases.append(phase)
+        strides, phases = lattice_phases(ys, stride, gen)
         layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in self.arm]
         bits, g_grids, g_layers = tk.arm_rate(
             [y.detach().numpy() for y in ys], list(self.parents), strides, phases, layers,
@@ -295,10 +281,32 @@ class CodecModel(nn.Module):
         )  # fmt: skip
         if scale:
             params = [t for m in self.arm for t in (m.weight, m.bias)]
-            for p, g in zip(params, g_layers, strict=True):
-                g = torch.from_numpy(np.ascontiguousarray(g))
-                p.grad = g if p.grad is None else p.grad + g
+            _accumulate_grads(params, [np.ascontiguousarray(g) for g in g_layers])
         return bits, [torch.from_numpy(g) for g in g_grids]
+
+
+def lattice_phases(
+    ys: list[torch.Tensor], stride: int, gen: torch.Generator | None
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Per grid, the lattice stride of the rate estimate (``stride`` for grids of more than
+    4096 latents, else 1) and a random phase of it: what rate_bits and rate_bits_fused both
+    evaluate, drawn from ``gen`` in the same order."""
+    strides, phases = [], []
+    for y in ys:
+        s = stride if y.numel() > 4096 else 1
+        phase = (0, 0)
+        if s > 1:
+            phase = tuple(int(v) for v in torch.randint(0, s, (2,), generator=gen))
+        strides.append(s)
+        phases.append(phase)
+    return strides, phases
+
+
+def _accumulate_grads(params: list[torch.Tensor], grads: list[np.ndarray]) -> None:
+    """Add gradients computed outside autograd (numpy arrays) into ``.grad``."""
+    for p, g in zip(params, grads, strict=True):
+        t = torch.from_numpy(g)
+        p.grad = t if p.grad is None else p.grad + t
 
 
 def laplace_prob(v: torch.Tensor, mu: torch.Tensor, logb: torch.Tensor) -> torch.Tensor:

@@ -148,11 +148,12 @@ def up_cols_adjoint(g: np.ndarray, w: int) -> np.ndarray:
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def up_rows_adjoint(g: np.ndarray, rows: np.ndarray, h: int) -> np.ndarray:
-    """Transpose of :func:`up_rows`: (C, len(rows), w) -> (C, h, w). Parallel over channels
-    (each output row gathers from several input rows)."""
+def up_rows_adjoint(g: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Transpose of :func:`up_rows`: (C, len(rows), w) added into ``out`` (C, h, w), which
+    is returned (blocks of rows accumulate into one array). Parallel over channels (each
+    output row gathers from several input rows)."""
     c_n, r_n, w = g.shape
-    out = np.zeros((c_n, h, w), np.float32)
+    h = out.shape[1]
     for c in prange(c_n):
         for jj in range(r_n):
             i0, i1, i2, i3, t0, t1, t2, t3 = _src(rows[jj], h)
@@ -228,7 +229,7 @@ class Upsampler:
         stack) and the level-0 entries of ``g_grids`` (full-size arrays)."""
         n_old = grad.shape[0] - len(self.by_level[0])
         if n_old:
-            g_coarse += up_rows_adjoint(grad[:n_old], rows, self.shapes[1][0])
+            up_rows_adjoint(grad[:n_old], rows, g_coarse)
         for k, grid in enumerate(self.by_level[0]):
             g_grids[grid][rows] += grad[n_old + k]
 
@@ -246,7 +247,8 @@ class Upsampler:
                 g_grids[grid] += g[n_old + k] * gain
             if level < self.top:
                 h_c, w_c = self.shapes[level + 1]
-                g = up_cols_adjoint(up_rows_adjoint(g[:n_old], np.arange(g.shape[1]), h_c), w_c)
+                acc = np.zeros((n_old, h_c, g.shape[2]), np.float32)
+                g = up_cols_adjoint(up_rows_adjoint(g[:n_old], np.arange(g.shape[1]), acc), w_c)
 
 
 @njit(cache=True, parallel=True, fastmath=True)
