@@ -26,7 +26,7 @@ from neural_memory.lossy.init import pyramid_init
 from neural_memory.lossy.model import CodecModel
 from neural_memory.lossy.presets import initial_lmbda, preset
 from neural_memory.lossy.quantize import latent_stream, quantise_networks
-from neural_memory.lossy.train import RateTarget, TrainConfig, train
+from neural_memory.lossy.train import RateTarget, TrainConfig, finetune_arm, train
 
 
 def build_payload(
@@ -53,10 +53,13 @@ def train_model(
     progress: Callable[[int, int, dict], None] | None = None,
     rate_target: RateTarget | None = None,
     arm_start: np.ndarray | None = None,
+    device: str = "cpu",
 ) -> tuple[CodecModel, torch.Tensor, float]:
     """Initialise and train the float model of an (H, W, C) uint8 image; returns the model,
     the (C, H*W) target in [0, 1] and the final lambda (rate control may have moved it).
-    ``arm_start`` (an arm_prior.arm_vector) overrides the shipped ARM prior."""
+    ``arm_start`` (an arm_prior.arm_vector) overrides the shipped ARM prior. Training runs on
+    ``device`` (a GPU through autograd, the CPU in the fused kernels); the model and target
+    come back on the CPU, where everything after training runs."""
     h, w, c = image.shape
     target = torch.from_numpy(image.reshape(-1, c).T.astype(np.float32) / 255.0).contiguous()
     torch.manual_seed(seed)
@@ -65,10 +68,12 @@ def train_model(
         set_arm(model.arm, arm_start)
     elif tcfg.arm_prior:
         load_arm_prior(model.arm)
+    model.to(device)
+    target = target.to(device)
     if tcfg.init_step > 0:
         pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
     log = train(model, target, lmbda, tcfg, seed=seed, progress=progress, rate_target=rate_target)
-    return model, target, log.get("lmbda", lmbda)
+    return model.cpu(), target.cpu(), log.get("lmbda", lmbda)
 
 
 def fit(
@@ -79,13 +84,21 @@ def fit(
     seed: int = 0,
     progress: Callable[[int, int, dict], None] | None = None,
     rate_target: RateTarget | None = None,
+    device: str = "cpu",
 ) -> bytes:
-    """Train (:func:`train_model`), quantise the networks and build the payload."""
-    model, target, lmbda = train_model(image, arch, tcfg, lmbda, seed, progress, rate_target)
+    """Train (:func:`train_model`), round the latents, fit the ARM to them
+    (:func:`~neural_memory.lossy.train.finetune_arm`), quantise the networks (the synthesis
+    output layer refitted to the rounded latents on the way) and build the payload."""
+    model, target, lmbda = train_model(
+        image, arch, tcfg, lmbda, seed, progress, rate_target, device=device
+    )
     levels = [
         np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)
         for y in model.latents
     ]
+    if tcfg.arm_finetune_steps:
+        ys = [torch.from_numpy(lv.astype(np.float32)) for lv in levels]
+        finetune_arm(model, ys, tcfg.arm_finetune_steps, seed=seed)
     arm, syn = quantise_networks(model, levels, target, lmbda)
     return build_payload(arch, arm, syn, levels)
 
@@ -111,4 +124,4 @@ def encode_lossy(
         if config.target_bpp is not None or config.target_psnr is not None:
             rt = RateTarget(bpp=config.target_bpp, psnr=config.target_psnr)
     with retained_heap():
-        return fit(image, arch, tcfg, lmbda, config.seed, progress, rt)
+        return fit(image, arch, tcfg, lmbda, config.seed, progress, rt, config.device)

@@ -34,9 +34,11 @@ def pyramid_init(model: CodecModel, image: torch.Tensor, step0: float) -> None:
     levels = model.arch.grid_levels
     flat = image.reshape(c, -1)
     mean = flat.mean(dim=1)
-    axes = torch.eye(c)
+    axes = torch.eye(c, device=image.device)
     if c > 1 and flat.shape[1] > 1:
-        cov = torch.cov(flat.double()) + 1e-9 * torch.eye(c, dtype=torch.float64)
+        cov = torch.cov(flat.double()) + 1e-9 * torch.eye(
+            c, dtype=torch.float64, device=image.device
+        )
         if torch.isfinite(cov).all():
             _, vecs = torch.linalg.eigh(cov)
             axes = vecs.flip(1).T.float()  # rows: principal axes, largest variance first

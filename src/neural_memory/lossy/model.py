@@ -67,9 +67,10 @@ class CodecModel(nn.Module):
         matrices through it gives the exact operators; BLAS matmuls with them are ~20x faster
         than the strided convolutions on this CPU."""
         rows, cols = [], []
+        dev = self.k_rows.device
         for i, (h, w) in enumerate(self.shapes):
-            r = torch.eye(h)[:, :, None]  # (h, h, 1): channel k = unit vector k
-            c = torch.eye(w)[:, None, :]
+            r = torch.eye(h, device=dev)[:, :, None]  # (h, h, 1): channel k = unit vector k
+            c = torch.eye(w, device=dev)[:, None, :]
             for j in range(i - 1, -1, -1):
                 r = self._up_rows(r, self.shapes[j][0])
                 c = self._up_cols(c, self.shapes[j][1])
@@ -79,8 +80,8 @@ class CodecModel(nn.Module):
 
     def upsample(self, ys: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
         """(G, H, W) features in grid order (or (G, len(rows), W) for a subset of rows)."""
-        if not hasattr(self, "up_rows_m"):
-            self._axis_matrices()
+        if not hasattr(self, "up_rows_m") or self.up_rows_m[0].device != ys[0].device:
+            self._axis_matrices()  # (again after the model moved to another device)
         out: list[torch.Tensor | None] = [None] * len(ys)
         for lv in range(self.n_levels):
             idx = [g for g, glv in enumerate(self.arch.grid_levels) if glv == lv]
@@ -125,7 +126,7 @@ class CodecModel(nn.Module):
         ``backward_scale * SSE`` is back-propagated right away (into the synthesis weights and
         the ``ys`` leaves' ``.grad``), so the graph of one block is freed before the next."""
         if rows is None:
-            rows = torch.arange(self.height)
+            rows = torch.arange(self.height, device=target_hw.device)
         per_block = max(1, chunk_pixels // self.width)
         if self.fused_cpu:
             return self._squared_error_fused(ys, target_hw, rows, per_block, backward_scale)
@@ -230,8 +231,8 @@ class CodecModel(nn.Module):
         else:
             par = ys[p]
             hp, wp = par.shape
-            rows = torch.arange(py, h, stride) >> 1
-            cs = torch.arange(px, w, stride) >> 1
+            rows = torch.arange(py, h, stride, device=y.device) >> 1
+            cs = torch.arange(px, w, stride, device=y.device) >> 1
             for dy, dx in PARENT_OFFSETS.tolist():
                 ri = (rows + dy).clamp(0, hp - 1)
                 ci = (cs + dx).clamp(0, wp - 1)
@@ -255,7 +256,7 @@ class CodecModel(nn.Module):
             ctx, v = self.contexts(ys, g, s, phase)
             ctxs.append(ctx)
             vals.append(v)
-            weights.append(torch.full((v.shape[0],), y.numel() / v.shape[0]))
+            weights.append(torch.full((v.shape[0],), y.numel() / v.shape[0], device=y.device))
         mu, logb = self.arm_forward(torch.cat(ctxs))
         p = laplace_prob(torch.cat(vals), mu, logb)
         return (torch.cat(weights) * -torch.log2(p)).sum()

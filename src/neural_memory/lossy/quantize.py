@@ -23,7 +23,7 @@ from neural_memory.lossy.arm import (
     parent_grids,
 )
 from neural_memory.lossy.bitstream import WEIGHT_MAX, QuantModule
-from neural_memory.lossy.model import CodecModel
+from neural_memory.lossy.model import CHUNK_PIXELS, CodecModel
 
 _FREQ = np.diff(CDF, axis=1)
 # bits of value d under weight row si (centre 0), for |d| <= RADIUS; escapes costed roughly
@@ -125,6 +125,67 @@ def _greedy_q(
 
 
 @torch.no_grad()
+def refit_output_layer(
+    model: CodecModel,
+    ys: list[torch.Tensor],
+    target_hw: torch.Tensor,
+    chunk_pixels: int = CHUNK_PIXELS,
+) -> float:
+    """Replace the synthesis output layer by the least-squares fit for the rounded latents
+    ``ys``, the hidden layers fixed; returns the relative drop in squared error (0 if the
+    trained layer was kept).
+
+    Why: training sees latents with uniform noise, so the output layer it learns is tuned to
+    noisy features (it shrinks them, as a Wiener filter would); the decoder sees rounded ones.
+    With everything before it fixed the output layer is a linear least-squares problem: one
+    pass over the image accumulates a (hidden + 1)^2 Gram matrix, and a small solve gives the
+    exact optimum for what the decoder will actually compute.
+
+    >>> from neural_memory.lossy.bitstream import ArchConfig
+    >>> torch.manual_seed(0) is not None
+    True
+    >>> m = CodecModel(8, 8, ArchConfig((0, 1), 4, (6,), 1))
+    >>> ys = [torch.randn(8, 8) * 4, torch.randn(4, 4) * 4]
+    >>> target = torch.rand(1, 8, 8)
+    >>> before = m.squared_error(ys, target)
+    >>> gain = refit_output_layer(m, ys, target)
+    >>> m.squared_error(ys, target) <= before, 0 <= gain <= 1
+    (True, True)
+    """
+    *hidden, out = model.syn
+    k = out.in_features + 1
+    gram = torch.zeros(k, k, dtype=torch.float64)
+    cross = torch.zeros(k, out.out_features, dtype=torch.float64)
+    t_sq = 0.0
+    per_block = max(1, chunk_pixels // model.width)
+    for start in range(0, model.height, per_block):
+        rows = torch.arange(start, min(start + per_block, model.height))
+        feat = model.upsample(ys, rows)
+        x = feat.reshape(feat.shape[0], -1)
+        for layer in hidden:
+            x = torch.relu(torch.addmm(layer.bias[:, None], layer.weight, x))
+        x1 = torch.cat([x, torch.ones(1, x.shape[1])]).double()
+        tgt = target_hw[:, rows].reshape(target_hw.shape[0], -1).double()
+        gram += x1 @ x1.T
+        cross += x1 @ tgt.T
+        t_sq += float((tgt * tgt).sum())
+
+    def sse(beta: torch.Tensor) -> float:
+        return t_sq - 2 * float((beta * cross).sum()) + float((beta * (gram @ beta)).sum())
+
+    old = torch.cat([out.weight.T, out.bias[None]]).double()
+    # a tiny ridge keeps the solve defined when a hidden unit never fires
+    ridge = 1e-9 * float(gram.diagonal().mean()) + 1e-12
+    beta = torch.linalg.solve(gram + ridge * torch.eye(k, dtype=torch.float64), cross)
+    before, after = sse(old), sse(beta)
+    if not before - after > 1e-9 * t_sq:  # no real gain (or float noise at the optimum)
+        return 0.0
+    out.weight.copy_(beta[:-1].T.float())
+    out.bias.copy_(beta[-1].float())
+    return (before - after) / max(before, 1e-30)
+
+
+@torch.no_grad()
 def quantise_networks(
     model: CodecModel,
     levels: list[np.ndarray],
@@ -138,6 +199,9 @@ def quantise_networks(
 
     syn_mods: list[QuantModule] = []
     for layer in model.syn:
+        if layer is model.syn[-1]:
+            # fitted to the rounded latents and the already quantised hidden layers
+            refit_output_layer(model, ys, target_hw)
         w0, b0 = layer.weight.clone(), layer.bias.clone()
 
         def syn_cost(q: int, layer=layer, w0=w0, b0=b0) -> float:
