@@ -35,7 +35,7 @@ def preset(name: str, channels: int) -> tuple[ArchConfig, TrainConfig]:
     larger networks did not (their weights cost more than they gain at these step counts).
     ``default`` is sized for the 120 s budget on a 2-core CPU: 850 steps of 0.10-0.12 s on a
     768x512 image (numba kernels of train_kernels.py) plus ~7 s of set-up and weight search
-    (kodim23: 70 s with 2 threads on the idle VM, 111 s under other tenants' load);
+    (kodim23, 2 threads, machine idle: 111 s in one session, 70 s in another);
     ``slow`` for about 12 minutes (kodim23: 11 min 58 s, 7 % smaller and 0.36 dB better than
     ``default`` at lambda 1e-3)."""
     arch = ArchConfig(grids(channels), 16, (24,), channels)
