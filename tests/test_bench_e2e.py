@@ -98,3 +98,25 @@ def test_resume_and_cli(tmp_path: Path) -> None:
     )
     assert run_bench(args) == 0
     assert len((out / "results.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_image_subset_by_name(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench"
+    cfg = BenchConfig(
+        images_dir=DATA,
+        out_dir=out,
+        codecs=["png"],
+        images=["bench_kodim23_48"],
+        jobs=1,
+        progress=False,
+        plots=False,
+    )
+    results = run_benchmark(cfg)
+    assert [r["image"] for r in results.ok()] == ["bench_kodim23_48.png"]
+    parser = argparse.ArgumentParser()
+    add_bench_arguments(parser)
+    args = parser.parse_args(
+        [str(DATA), "--out", str(out), "--images", "kodim99", "--codecs", "png", "--no-plots"]
+    )
+    assert run_bench(args) == 2
+    assert "kodim99" in capsys.readouterr().err

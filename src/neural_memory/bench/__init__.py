@@ -63,6 +63,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-codecs", action="store_true", help="list codecs and exit")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument(
+        "--images",
+        type=_names,
+        default=None,
+        metavar="NAMES",
+        help="comma list of image names to use (with or without extension), e.g. "
+        "kodim01,kodim07,kodim14,kodim23",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=os.cpu_count() or 1,
@@ -132,6 +140,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         codecs=args.codecs,
         exclude=args.exclude,
         limit=args.limit,
+        images=args.images,
         jobs=args.jobs,
         resume=args.resume,
         lambdas=args.lambdas,

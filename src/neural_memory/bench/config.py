@@ -26,6 +26,7 @@ class BenchConfig:
     codecs: list[str] = field(default_factory=lambda: ["all"])
     exclude: list[str] = field(default_factory=list)
     limit: int | None = None
+    images: list[str] | None = None  # names (with or without extension) to keep
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     resume: bool = False
     lambdas: list[float] | None = None

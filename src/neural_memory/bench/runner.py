@@ -92,13 +92,23 @@ class BenchResults:
         )
 
 
-def find_images(images_dir: Path, limit: int | None = None) -> list[Path]:
-    """Image files of the folder, sorted by name (so --limit is reproducible)."""
+def find_images(
+    images_dir: Path, limit: int | None = None, names: list[str] | None = None
+) -> list[Path]:
+    """Image files of the folder, sorted by name (so --limit is reproducible); ``names``
+    (file names with or without extension) picks a subset, e.g. the four images of a target
+    measured on part of a set, without a folder of links."""
     paths = sorted(
         p for p in Path(images_dir).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
     )
     if not paths:
         raise FileNotFoundError(f"no images in {images_dir}")
+    if names:
+        by_name = {n: p for p in paths for n in (p.name, p.stem)}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise FileNotFoundError(f"not in {images_dir}: {', '.join(missing)}")
+        paths = sorted({by_name[n] for n in names})
     return paths[:limit] if limit else paths
 
 
@@ -267,7 +277,7 @@ def run_benchmark(config: BenchConfig) -> BenchResults:
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / RESULTS_JSONL
-    images = find_images(Path(config.images_dir), config.limit)
+    images = find_images(Path(config.images_dir), config.limit, config.images)
     specs = codec_registry.select_codecs(config.codecs, config.exclude)
 
     skipped: dict[str, str] = {}
