@@ -36,8 +36,9 @@ def preset(name: str, channels: int) -> tuple[ArchConfig, TrainConfig]:
     ``default`` is sized for the 120 s budget on a 2-core CPU: 850 steps of 0.10-0.12 s on a
     768x512 image (numba kernels of train_kernels.py) plus ~7 s of set-up and weight search
     (kodim23, 2 threads, machine idle: 111 s in one session, 70 s in another);
-    ``slow`` for about 12 minutes (kodim23: 11 min 58 s, 7 % smaller and 0.36 dB better than
-    ``default`` at lambda 1e-3)."""
+    ``slow`` (7x the steps) for at most 15 minutes: kodim23 at lambda 1e-3 took 11 min 58 s
+    in session 4 and 8 min on a faster host beside another job; over four rates it is 12-15 %
+    smaller than ``default`` (BD-rate on kodim01/07/14/23)."""
     arch = ArchConfig(grids(channels), 16, (24,), channels)
     steps = {"fast": 300, "default": 850, "slow": 6000}[name]
     return arch, TrainConfig(steps=steps)
