@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neural_memory.lossy.bitstream import ArchConfig
-from neural_memory.lossy.decoder import decode_lossy
-from neural_memory.lossy.encoder import fit
-from neural_memory.lossy.presets import grids
-from neural_memory.lossy.train import TrainConfig
+from neural_memory.lossy.decoding.bitstream import ArchConfig
+from neural_memory.lossy.decoding.decoder import decode_lossy
+from neural_memory.lossy.encoding.encoder import fit
+from neural_memory.lossy.encoding.presets import grids
+from neural_memory.lossy.encoding.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC_IMAGE = Path("/work/shared/data/kodak/kodim23.png")

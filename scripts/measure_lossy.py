@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from neural_memory.lossy.config import LossyConfig
-from neural_memory.lossy.decoder import decode_lossy
-from neural_memory.lossy.encoder import encode_lossy
+from neural_memory.lossy.decoding.decoder import decode_lossy
+from neural_memory.lossy.encoding.encoder import encode_lossy
 
 CONTAINER_OVERHEAD = 40
 DATA = Path("/work/shared/data")

@@ -17,9 +17,9 @@ import time
 import numpy as np
 from PIL import Image
 
-from neural_memory.lossy import encoder
 from neural_memory.lossy.config import LossyConfig
-from neural_memory.lossy.presets import preset
+from neural_memory.lossy.encoding import encoder
+from neural_memory.lossy.encoding.presets import preset
 
 KODIM23 = "/work/shared/data/kodak/kodim23.png"
 

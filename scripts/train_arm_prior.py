@@ -1,12 +1,12 @@
-"""Fit the ARM prior that lossy encoding starts from (src/neural_memory/lossy/arm_prior.npy).
+"""Fit the ARM prior that lossy encoding starts from (lossy/encoding/arm_prior.npy).
 
 The images are the CLIC 2025 validation photographs, a set the lossy benchmarks (Kodak,
 CID22) do not use. Each image (a centre crop) is encoded with the default schedule, starting
 its ARM where the previous image's ended, at lambdas that cycle over the usual range and end
-in its middle; the last ARM is the prior. See neural_memory/lossy/arm_prior.py for why.
+in its middle; the last ARM is the prior. See neural_memory/lossy/encoding/arm_prior.py for why.
 
     PYTHONPATH=src python scripts/train_arm_prior.py /work/shared/data/clic2025 \
-        --out src/neural_memory/lossy/arm_prior.npy
+        --out src/neural_memory/lossy/encoding/arm_prior.npy
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import torch
 from PIL import Image
 
 from neural_memory.atomic import write_atomic
-from neural_memory.lossy.arm_prior import arm_vector
-from neural_memory.lossy.encoder import train_model
-from neural_memory.lossy.heap import retained_heap
-from neural_memory.lossy.presets import preset
+from neural_memory.lossy.encoding.arm_prior import arm_vector
+from neural_memory.lossy.encoding.encoder import train_model
+from neural_memory.lossy.encoding.heap import retained_heap
+from neural_memory.lossy.encoding.presets import preset
 
 
 def centre_crop(img: np.ndarray, size: int) -> np.ndarray:

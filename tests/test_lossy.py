@@ -13,7 +13,7 @@ import pytest
 
 from neural_memory.errors import FormatError, OptionError
 from neural_memory.lossy.config import LossyConfig
-from neural_memory.lossy.decoder import decode_lossy
+from neural_memory.lossy.decoding.decoder import decode_lossy
 
 GOLDEN = Path(__file__).parent / "golden" / "lossy_kodim23_32x32.bin"
 GOLDEN_SHAPE = (32, 32, 3)
@@ -36,10 +36,10 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def encoded() -> tuple[np.ndarray, bytes]:
     import torch
 
-    from neural_memory.lossy.bitstream import ArchConfig
-    from neural_memory.lossy.encoder import fit
-    from neural_memory.lossy.presets import grids
-    from neural_memory.lossy.train import TrainConfig
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.encoder import fit
+    from neural_memory.lossy.encoding.presets import grids
+    from neural_memory.lossy.encoding.train import TrainConfig
 
     torch.set_num_threads(1)
     img = _test_image()
@@ -63,7 +63,7 @@ def test_roundtrip_rgb(encoded):
 
 
 def test_roundtrip_gray_through_api_with_progress():
-    from neural_memory.lossy.encoder import encode_lossy
+    from neural_memory.lossy.encoding.encoder import encode_lossy
 
     seen = []
     img = _test_image(c=1)
@@ -107,7 +107,7 @@ def test_corrupted_payload_never_crashes(encoded):
 def test_decoder_does_not_import_torch():
     code = (
         "import sys, numpy as np\n"
-        "from neural_memory.lossy.decoder import decode_lossy\n"
+        "from neural_memory.lossy.decoding.decoder import decode_lossy\n"
         f"p = open({str(GOLDEN)!r}, 'rb').read()\n"
         f"decode_lossy(p, *{GOLDEN_SHAPE})\n"
         "assert 'torch' not in sys.modules, 'decoder imported torch'\n"
@@ -122,7 +122,7 @@ def test_golden_vector():
 
 
 def test_target_bpp_runs():
-    from neural_memory.lossy.encoder import encode_lossy
+    from neural_memory.lossy.encoding.encoder import encode_lossy
 
     img = _test_image(16, 16)
     payload = encode_lossy(img, LossyConfig(target_bpp=4.0, preset="fast", threads=1))
@@ -131,7 +131,7 @@ def test_target_bpp_runs():
 
 
 def test_parent_grids_and_coding_order():
-    from neural_memory.lossy.arm import coding_order, component_index, parent_grids
+    from neural_memory.lossy.decoding.arm import coding_order, component_index, parent_grids
 
     # YUV-style pyramid: level 0 has 3 grids (Y, U, V), levels 1-2 luma only
     levels = (0, 0, 0, 1, 2)
@@ -148,10 +148,10 @@ def test_float_contexts_match_integer_arm_layout():
     """The trained (float) ARM must see exactly the inputs the integer ARM reads."""
     import torch
 
-    from neural_memory.lossy.arm import CTX_OFFSETS, N_CTX, N_SPATIAL, PAD, PARENT_OFFSETS
-    from neural_memory.lossy.bitstream import ArchConfig
-    from neural_memory.lossy.model import CodecModel
-    from neural_memory.lossy.presets import grids
+    from neural_memory.lossy.decoding.arm import CTX_OFFSETS, N_CTX, N_SPATIAL, PAD, PARENT_OFFSETS
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.model import CodecModel
+    from neural_memory.lossy.encoding.presets import grids
 
     arch = ArchConfig(grids(1), 4, (8,), 1)
     model = CodecModel(12, 10, arch)
@@ -192,9 +192,9 @@ def test_blockwise_distortion_matches_whole_image(subset):
     the sum and every gradient must equal those of the whole image at once."""
     import torch
 
-    from neural_memory.lossy.bitstream import ArchConfig
-    from neural_memory.lossy.model import CodecModel
-    from neural_memory.lossy.presets import grids
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.model import CodecModel
+    from neural_memory.lossy.encoding.presets import grids
 
     torch.manual_seed(0)
     h, w = 21, 26
@@ -221,9 +221,9 @@ def test_arm_prior_ships_and_fits_the_presets():
     """The shipped ARM prior must load into the ARM of every preset (grey and colour), and
     starting from it must change nothing in the bitstream format."""
     pytest.importorskip("torch")
-    from neural_memory.lossy.arm_prior import PRIOR_PATH, arm_vector, load_arm_prior
-    from neural_memory.lossy.model import CodecModel
-    from neural_memory.lossy.presets import preset
+    from neural_memory.lossy.encoding.arm_prior import PRIOR_PATH, arm_vector, load_arm_prior
+    from neural_memory.lossy.encoding.model import CodecModel
+    from neural_memory.lossy.encoding.presets import preset
 
     assert PRIOR_PATH.is_file()
     for channels in (1, 3):
@@ -239,9 +239,9 @@ def test_output_layer_refit_recovers_the_generating_layer():
     (blocks of rows included), and never make a trained layer worse."""
     import torch
 
-    from neural_memory.lossy.bitstream import ArchConfig
-    from neural_memory.lossy.model import CodecModel
-    from neural_memory.lossy.quantize import refit_output_layer
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.model import CodecModel
+    from neural_memory.lossy.encoding.quantize import refit_output_layer
 
     torch.manual_seed(3)
     model = CodecModel(20, 18, ArchConfig((0, 1, 2), 4, (8,), 3))
@@ -272,9 +272,9 @@ def test_arm_finetune_lowers_the_bits_of_the_rounded_latents(fused):
     gain at this learning rate, must not make them worse."""
     import torch
 
-    from neural_memory.lossy.bitstream import ArchConfig
-    from neural_memory.lossy.model import CodecModel
-    from neural_memory.lossy.train import finetune_arm
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.model import CodecModel
+    from neural_memory.lossy.encoding.train import finetune_arm
 
     torch.manual_seed(5)
     model = CodecModel(40, 36, ArchConfig((0, 1, 2), 8, (4,), 1))

@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neural_memory.lossy import train as train_mod  # noqa: E402
-from neural_memory.lossy.bitstream import ArchConfig  # noqa: E402
-from neural_memory.lossy.model import CodecModel  # noqa: E402
-from neural_memory.lossy.presets import grids  # noqa: E402
+from neural_memory.lossy.decoding.bitstream import ArchConfig  # noqa: E402
+from neural_memory.lossy.encoding import train as train_mod  # noqa: E402
+from neural_memory.lossy.encoding.model import CodecModel  # noqa: E402
+from neural_memory.lossy.encoding.presets import grids  # noqa: E402
 
 
 def _model(h: int, w: int, hidden: int, seed: int = 0) -> CodecModel:
@@ -82,7 +82,7 @@ def test_quantization_proxy_matches_autograd(t):
 @pytest.mark.parametrize("mixed", [False, True])
 def test_fused_training_step_matches_autograd(mixed):
     """A whole step (proxies, distortion on a row subset, rate): same latent gradients."""
-    from neural_memory.lossy.train import TrainConfig, _autograd_step, _fused_step
+    from neural_memory.lossy.encoding.train import TrainConfig, _autograd_step, _fused_step
 
     cfg = TrainConfig(mixed=mixed)
     model = _model(29, 34, 12)

@@ -140,7 +140,7 @@ def _encode_lossy(pixels, lmbda, bpp, target_psnr, preset, device, seed, threads
         if value is not None and not value > 0:
             raise OptionError(f"{name} must be positive, got {value}")
     from neural_memory.lossy.config import LossyConfig
-    from neural_memory.lossy.encoder import encode_lossy
+    from neural_memory.lossy.encoding.encoder import encode_lossy
 
     config = LossyConfig(
         lmbda=lmbda,
@@ -208,7 +208,7 @@ def _target_size(header: Header, size, scale) -> tuple[int, int] | None:
 
 
 def _decode_lossy(container: Container, size: tuple[int, int] | None) -> np.ndarray:
-    from neural_memory.lossy.decoder import decode_lossy
+    from neural_memory.lossy.decoding.decoder import decode_lossy
 
     header = container.header
     if header.channels not in (1, 3, 4) or header.bit_depth != 8:

@@ -1,7 +1,9 @@
 """Lossy engine: an overfitted latent-grid codec (Cool-chic / C3 family).
 
-``encoder`` (needs PyTorch) trains the representation of one image; ``decoder`` (numpy and
-numba only) rebuilds the image from the payload in integer arithmetic. See docs/lossy.md.
+Two halves: ``encoding/`` (needs PyTorch) trains the representation of one image and writes
+the payload; ``decoding/`` (NumPy and numba only) rebuilds the image from the payload in
+integer arithmetic. ``encoding`` imports ``decoding`` (the format it writes), never the other
+way round. See docs/lossy.md and docs/ARCHITECTURE.md.
 """
 
 from neural_memory.lossy.config import LossyConfig

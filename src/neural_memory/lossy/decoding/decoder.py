@@ -6,9 +6,15 @@ import numpy as np
 
 from neural_memory.entropy.rans import rans_decode_init
 from neural_memory.errors import FormatError, OptionError
-from neural_memory.lossy.arm import NO_PARENT, PAD, coding_order, decode_level, parent_grids
-from neural_memory.lossy.bitstream import QuantModule, pull_modules, read_header
-from neural_memory.lossy.fixed_point import (
+from neural_memory.lossy.decoding.arm import (
+    NO_PARENT,
+    PAD,
+    coding_order,
+    decode_level,
+    parent_grids,
+)
+from neural_memory.lossy.decoding.bitstream import QuantModule, pull_modules, read_header
+from neural_memory.lossy.decoding.fixed_point import (
     level_shapes,
     resize_features,
     synthesize,

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from neural_memory.lossy.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
+from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
 
 BLOCK = 256  # pixels per synthesis block: 24 hidden x 256 x 4 B = 24 KB, inside L1/L2
 _TE = tuple(t / 256.0 for t in TAPS_EVEN)
@@ -631,7 +631,7 @@ def arm_rate(
     concatenations of the (positions x 17) context matrix.
 
     >>> import numpy as np
-    >>> from neural_memory.lossy.arm import CTX_OFFSETS, PARENT_OFFSETS
+    >>> from neural_memory.lossy.decoding.arm import CTX_OFFSETS, PARENT_OFFSETS
     >>> layers = [(np.zeros((4, 17), np.float32), np.zeros(4, np.float32)),
     ...           (np.zeros((4, 4), np.float32), np.zeros(4, np.float32)),
     ...           (np.zeros((2, 4), np.float32), np.zeros(2, np.float32))]

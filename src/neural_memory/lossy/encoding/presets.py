@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from neural_memory.lossy.bitstream import ArchConfig
-from neural_memory.lossy.train import TrainConfig
+from neural_memory.lossy.decoding.bitstream import ArchConfig
+from neural_memory.lossy.encoding.train import TrainConfig
 
 DEFAULT_LMBDA = 1e-3
 
@@ -24,7 +24,7 @@ CHROMA = (2, 3, 4, 5, 6)
 
 def grids(channels: int) -> tuple[int, ...]:
     """A 7-level pyramid for the first colour axis, 5-level ones (quarter resolution) for the
-    other two: see init.py. Chroma from level 1 cost ~10% more rate on Kodak crops, from
+    other two: see analytic_init.py. Chroma from level 1 cost ~10% more rate on Kodak crops, from
     level 3 lost ~1.4 dB."""
     return LUMA + CHROMA * (channels - 1)
 

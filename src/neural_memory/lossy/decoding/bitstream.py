@@ -26,7 +26,7 @@ from numba import njit
 
 from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, pull_value, push_value
 from neural_memory.errors import FormatError
-from neural_memory.lossy.arm import N_CTX
+from neural_memory.lossy.decoding.arm import N_CTX
 
 PAYLOAD_VERSION = 2
 MAX_LEVELS = 8

@@ -18,15 +18,20 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from neural_memory.entropy.rans import rans_encode
-from neural_memory.lossy.arm import LATENT_MAX
-from neural_memory.lossy.arm_prior import load_arm_prior, set_arm
-from neural_memory.lossy.bitstream import ArchConfig, QuantModule, push_module, write_header
-from neural_memory.lossy.heap import retained_heap
-from neural_memory.lossy.init import pyramid_init
-from neural_memory.lossy.model import CodecModel
-from neural_memory.lossy.presets import initial_lmbda, preset
-from neural_memory.lossy.quantize import latent_stream, quantise_networks
-from neural_memory.lossy.train import RateTarget, TrainConfig, finetune_arm, train
+from neural_memory.lossy.decoding.arm import LATENT_MAX
+from neural_memory.lossy.decoding.bitstream import (
+    ArchConfig,
+    QuantModule,
+    push_module,
+    write_header,
+)
+from neural_memory.lossy.encoding.analytic_init import pyramid_init
+from neural_memory.lossy.encoding.arm_prior import load_arm_prior, set_arm
+from neural_memory.lossy.encoding.heap import retained_heap
+from neural_memory.lossy.encoding.model import CodecModel
+from neural_memory.lossy.encoding.presets import initial_lmbda, preset
+from neural_memory.lossy.encoding.quantize import latent_stream, quantise_networks
+from neural_memory.lossy.encoding.train import RateTarget, TrainConfig, finetune_arm, train
 
 
 def build_payload(
@@ -87,7 +92,7 @@ def fit(
     device: str = "cpu",
 ) -> bytes:
     """Train (:func:`train_model`), round the latents, fit the ARM to them
-    (:func:`~neural_memory.lossy.train.finetune_arm`), quantise the networks (the synthesis
+    (:func:`~neural_memory.lossy.encoding.train.finetune_arm`), quantise the networks (the synthesis
     output layer refitted to the rounded latents on the way) and build the payload."""
     model, target, lmbda = train_model(
         image, arch, tcfg, lmbda, seed, progress, rate_target, device=device

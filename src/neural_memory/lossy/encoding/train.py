@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from neural_memory.lossy.model import CodecModel
+from neural_memory.lossy.encoding.model import CodecModel
 
 
 @dataclass(frozen=True)

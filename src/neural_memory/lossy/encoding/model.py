@@ -10,9 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from neural_memory.entropy.laplace import LOGB_MIN, LOGB_STEP, NSCALE
-from neural_memory.lossy.arm import CTX_OFFSETS, N_CTX, N_PARENT, PAD, PARENT_OFFSETS, parent_grids
-from neural_memory.lossy.bitstream import ArchConfig
-from neural_memory.lossy.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
+from neural_memory.lossy.decoding.arm import (
+    CTX_OFFSETS,
+    N_CTX,
+    N_PARENT,
+    PAD,
+    PARENT_OFFSETS,
+    parent_grids,
+)
+from neural_memory.lossy.decoding.bitstream import ArchConfig
+from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
 
 LOGB_MAX = LOGB_MIN + (NSCALE - 1) * LOGB_STEP
 # pixels per block of the distortion (a full Kodak image, 393 k pixels, is one block)
@@ -164,7 +171,7 @@ class CodecModel(nn.Module):
     ) -> float:
         """squared_error in the fused kernels; gradients are accumulated into ``.grad`` of the
         synthesis parameters and of the ``ys`` (which must then be leaves)."""
-        from neural_memory.lossy import train_kernels as tk
+        from neural_memory.lossy.encoding import train_kernels as tk
 
         if not hasattr(self, "_upsampler"):
             self._upsampler = tk.Upsampler(self.arch.grid_levels, self.height, self.width)
@@ -272,7 +279,7 @@ class CodecModel(nn.Module):
         train_kernels.py. With ``scale`` non-zero it also returns the gradients of
         ``scale * bits`` with respect to ``ys`` and accumulates those of the ARM weights into
         their ``.grad``."""
-        from neural_memory.lossy import train_kernels as tk
+        from neural_memory.lossy.encoding import train_kernels as tk
 
         strides, phases = lattice_phases(ys, stride, gen)
         layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in self.arm]

@@ -15,15 +15,15 @@ import torch
 
 from neural_memory.entropy.laplace import CDF, NFRAC, RADIUS, max_symbols_per_value
 from neural_memory.entropy.rans import PROB_BITS
-from neural_memory.lossy.arm import (
+from neural_memory.lossy.decoding.arm import (
     NO_PARENT,
     coding_order,
     latent_symbols,
     pad_level,
     parent_grids,
 )
-from neural_memory.lossy.bitstream import WEIGHT_MAX, QuantModule
-from neural_memory.lossy.model import CHUNK_PIXELS, CodecModel
+from neural_memory.lossy.decoding.bitstream import WEIGHT_MAX, QuantModule
+from neural_memory.lossy.encoding.model import CHUNK_PIXELS, CodecModel
 
 _FREQ = np.diff(CDF, axis=1)
 # bits of value d under weight row si (centre 0), for |d| <= RADIUS; escapes costed roughly
@@ -141,7 +141,7 @@ def refit_output_layer(
     pass over the image accumulates a (hidden + 1)^2 Gram matrix, and a small solve gives the
     exact optimum for what the decoder will actually compute.
 
-    >>> from neural_memory.lossy.bitstream import ArchConfig
+    >>> from neural_memory.lossy.decoding.bitstream import ArchConfig
     >>> torch.manual_seed(0) is not None
     True
     >>> m = CodecModel(8, 8, ArchConfig((0, 1), 4, (6,), 1))

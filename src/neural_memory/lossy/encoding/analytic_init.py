@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from neural_memory.lossy.model import CodecModel
+from neural_memory.lossy.encoding.model import CodecModel
 
 
 def _down(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
