@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from neural_memory.batch import IMAGE_SUFFIXES, default_workers, encode_job, plan, run_batch
+from neural_memory.options import EncodeOptions
 
 
 def main() -> int:
@@ -31,7 +32,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
 
-    options = dict(mode=args.mode, near=args.near)
+    options = EncodeOptions(mode=args.mode, near=args.near)
     work = Path(tempfile.mkdtemp(prefix="nm-batch-"))
     figures: dict = dict(
         images=str(args.images),

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neural_memory.lossy.config import LossyConfig
 from neural_memory.lossy.decoding.decoder import decode_lossy
 from neural_memory.lossy.encoding.encoder import encode_lossy
+from neural_memory.options import EncodeOptions
 
 CONTAINER_OVERHEAD = 40
 DATA = Path("/work/shared/data")
@@ -89,7 +89,7 @@ def main() -> None:
         for lm in args.lmbda:
             if (name, lm, args.preset, args.crop) in done:
                 continue
-            cfg = LossyConfig(lmbda=lm, preset=args.preset, threads=args.threads)
+            cfg = EncodeOptions(lmbda=lm, preset=args.preset, threads=args.threads)
             t0 = time.perf_counter()
 
             def progress(step: int, total: int, log: dict, name: str = name) -> None:

@@ -10,16 +10,14 @@ search measures it; the figure does not grow with the number of steps.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import resource
 import time
 
 import numpy as np
 from PIL import Image
 
-from neural_memory.lossy.config import LossyConfig
-from neural_memory.lossy.encoding import encoder
-from neural_memory.lossy.encoding.presets import preset
+from neural_memory.lossy.encoding.encoder import encode_lossy
+from neural_memory.options import EncodeOptions
 
 KODIM23 = "/work/shared/data/kodak/kodim23.png"
 
@@ -33,13 +31,9 @@ def main() -> None:
     args = ap.parse_args()
     img = np.asarray(Image.open(args.image).convert("RGB").resize((args.size, args.size)))
 
-    def short(name: str, channels: int):
-        arch, tcfg = preset(name, channels)
-        return arch, dataclasses.replace(tcfg, steps=args.steps)
-
-    encoder.preset = short  # same model and schedule, fewer steps
-    t0 = time.perf_counter()
-    payload = encoder.encode_lossy(img, LossyConfig(lmbda=1e-3, threads=args.threads))
+    t0 = time.perf_counter()  # same model and schedule as the default preset, fewer steps
+    options = EncodeOptions(lmbda=1e-3, threads=args.threads, steps=args.steps)
+    payload = encode_lossy(img, options)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"{args.size}x{args.size} RGB, {args.steps} steps: peak RSS {peak_mib:.0f} MiB, "

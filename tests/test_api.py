@@ -44,7 +44,9 @@ def test_pillow_image_input(rgb: np.ndarray) -> None:
         (dict(mode="near-lossless", near=1000), "at most"),
         (dict(bpp=0.5, psnr=30.0), "at most one"),
         (dict(preset="turbo"), "unknown preset"),
-        (dict(lmbda=-1.0), "positive"),
+        (dict(lmbda=-1.0), r"--lambda / lmbda= must be in \(0, 10\)"),
+        (dict(mode="lossless", steps=5), "--steps / steps= applies to lossy mode only"),
+        (dict(colour=1), "unknown encode option"),
     ],
 )
 def test_bad_options_raise_option_error(rgb: np.ndarray, options: dict, message: str) -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import smooth_image
 from neural_memory.batch import encode_job, plan, run_batch
+from neural_memory.options import EncodeOptions
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_a_bad_file_is_reported_and_the_batch_goes_on(tree: Path, tmp_path: Path
 
 
 def test_pool_and_sequential_give_identical_bytes(tree: Path, tmp_path: Path) -> None:
-    options = dict(mode="near-lossless", near=2)
+    options = EncodeOptions(mode="near-lossless", near=2)
     seq = plan([tree], tmp_path / "seq", suffixes={".png"}, new_suffix=".nmem")
     par = plan([tree], tmp_path / "par", suffixes={".png"}, new_suffix=".nmem")
     assert run_batch(seq, encode_job, options, workers=1).ok
@@ -114,6 +115,6 @@ def test_unwritable_output_folder_fails_that_file_only(tree: Path, tmp_path: Pat
     blocker.write_text("a file where a folder should be")
     jobs = plan([tree], tmp_path / "out", suffixes={".png"}, new_suffix=".nmem")
     jobs[0] = type(jobs[0])(jobs[0].source, blocker / "x.nmem")
-    summary = run_batch(jobs, encode_job, dict(mode="lossless"), workers=1)
+    summary = run_batch(jobs, encode_job, EncodeOptions(mode="lossless"), workers=1)
     assert [r.status for r in summary.results] == ["failed", "done", "done"]
     assert summary.results[0].error

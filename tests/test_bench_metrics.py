@@ -10,7 +10,7 @@ import pytest
 from neural_memory.bench.bdrate import bd_rate, quality_at_rate
 from neural_memory.bench.metrics import (
     bits_per_pixel,
-    bits_per_subpixel,
+    bits_per_sample,
     max_abs_error,
     ms_ssim,
     ms_ssim_scales,
@@ -33,8 +33,8 @@ def _noisy(img: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
 
 
 def test_rates() -> None:
-    assert bits_per_pixel(96, (16, 6, 3)) == 8.0
-    assert bits_per_subpixel(96, (16, 6, 3)) == pytest.approx(8 / 3)
+    assert bits_per_pixel(96, 6, 16) == 8.0
+    assert bits_per_sample(96, 6, 16, 3) == pytest.approx(8 / 3)
 
 
 def test_psnr_known_values() -> None:

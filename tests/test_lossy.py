@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from neural_memory.errors import FormatError, OptionError
-from neural_memory.lossy.config import LossyConfig
 from neural_memory.lossy.decoding.decoder import decode_lossy
+from neural_memory.options import EncodeOptions
 
 GOLDEN = Path(__file__).parent / "golden" / "lossy_kodim23_32x32.bin"
 GOLDEN_SHAPE = (32, 32, 3)
@@ -48,10 +48,10 @@ def encoded() -> tuple[np.ndarray, bytes]:
 
 
 def test_config_validation():
-    with pytest.raises(OptionError):
-        LossyConfig(lmbda=1e-3, target_bpp=0.5)
-    with pytest.raises(OptionError):
-        LossyConfig(preset="turbo")
+    with pytest.raises(OptionError, match="at most one of --lambda / lmbda="):
+        EncodeOptions(lmbda=1e-3, bpp=0.5)
+    with pytest.raises(OptionError, match="--preset / preset="):
+        EncodeOptions(preset="turbo")
 
 
 def test_roundtrip_rgb(encoded):
@@ -67,7 +67,7 @@ def test_roundtrip_gray_through_api_with_progress():
 
     seen = []
     img = _test_image(c=1)
-    cfg = LossyConfig(lmbda=1e-3, preset="fast", threads=1)
+    cfg = EncodeOptions(lmbda=1e-3, preset="fast", threads=1)
     payload = encode_lossy(img, cfg, progress=lambda s, n, log: seen.append((s, n, log)))
     out = decode_lossy(payload, *img.shape)
     assert out.shape == img.shape
@@ -125,7 +125,7 @@ def test_target_bpp_runs():
     from neural_memory.lossy.encoding.encoder import encode_lossy
 
     img = _test_image(16, 16)
-    payload = encode_lossy(img, LossyConfig(target_bpp=4.0, preset="fast", threads=1))
+    payload = encode_lossy(img, EncodeOptions(bpp=4.0, preset="fast", threads=1))
     out = decode_lossy(payload, *img.shape)
     assert out.shape == img.shape
 

@@ -12,6 +12,11 @@ import neural_memory as nm
 from conftest import smooth_image
 
 
+@pytest.fixture(autouse=True)
+def _registered() -> None:
+    nm.register()  # explicit: importing neural_memory does not touch Pillow's registry
+
+
 def test_save_and_open_lossless(tmp_path: Path) -> None:
     pixels = smooth_image(10, 14, 3)
     path = tmp_path / "x.nmem"

@@ -1,5 +1,8 @@
 """neural-memory: an image codec that stores an image as a small neural network.
 
+Importing the package changes no global state: Pillow learns the ``.nmem`` format only from
+an explicit :func:`register` (``neural_memory.pillow_plugin.register``).
+
 >>> import numpy as np, neural_memory
 >>> data = neural_memory.encode(np.zeros((8, 8, 3), np.uint8), mode="lossless")
 >>> neural_memory.decode(data).shape
@@ -25,14 +28,15 @@ from neural_memory.errors import (
     OutputError,
 )
 from neural_memory.images import load_image, save_image
+from neural_memory.options import DecodeOptions, EncodeOptions
 from neural_memory.pillow_plugin import register
 
 __version__ = "0.1.0"
 
-register()
-
 __all__ = [
     "FORMAT_VERSION",
+    "DecodeOptions",
+    "EncodeOptions",
     "EncodeReport",
     "FileInfo",
     "FormatError",

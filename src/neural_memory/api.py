@@ -25,13 +25,8 @@ from neural_memory.atomic import check_output_path, write_atomic
 from neural_memory.container import Container, Header, Mode, pack, unpack
 from neural_memory.errors import FormatError, ImageError, OptionError
 from neural_memory.images import bit_depth_of, load_image, save_image, to_array
-from neural_memory.metrics import psnr
-
-MODES = ("lossy", "lossless", "near-lossless")
-PRESETS = ("fast", "default", "slow")
-MAX_NEAR_8BIT = 127
-MAX_NEAR_16BIT = 32767
-MAX_OUTPUT_PIXELS = 1 << 28
+from neural_memory.metrics import bits_per_pixel, bits_per_sample, psnr
+from neural_memory.options import LOSSY, DecodeOptions, EncodeOptions
 
 Progress = Callable[[int, int, dict], None]
 
@@ -53,12 +48,12 @@ class FileInfo:
     @property
     def bpp(self) -> float:
         """Bits per pixel on the whole file, the lossy convention."""
-        return 8 * self.file_bytes / (self.width * self.height)
+        return bits_per_pixel(self.file_bytes, self.width, self.height)
 
     @property
     def bpsp(self) -> float:
         """Bits per sub-pixel (per sample), the lossless convention."""
-        return self.bpp / self.channels
+        return bits_per_sample(self.file_bytes, self.width, self.height, self.channels)
 
 
 def _mode_name(mode: Mode) -> str:
@@ -67,60 +62,48 @@ def _mode_name(mode: Mode) -> str:
     ]
 
 
-def _resolve_mode(mode: str | None, near: int) -> str:
-    if mode is None:
-        return "near-lossless" if near else "lossy"
-    if mode not in MODES:
-        raise OptionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "near-lossless" and near < 1:
-        raise OptionError("near-lossless mode needs an error bound near >= 1")
-    if mode != "near-lossless" and near:
-        raise OptionError(f"an error bound (near={near}) only applies to near-lossless mode")
-    return mode
-
-
 def encode(
     image,
+    options: EncodeOptions | None = None,
     *,
-    mode: str | None = None,
-    near: int = 0,
-    lmbda: float | None = None,
-    bpp: float | None = None,
-    psnr: float | None = None,
-    preset: str = "default",
-    device: str = "cpu",
-    seed: int = 0,
-    threads: int | None = None,
     progress: Progress | None = None,
+    **keywords,
 ) -> bytes:
     """Compress an image into the bytes of a ``.nmem`` file.
 
-    ``image`` is an ``(H, W[, C])`` uint8/uint16 array or a Pillow image. ``mode`` is
+    ``image`` is an ``(H, W[, C])`` uint8/uint16 array or a Pillow image. The options are an
+    :class:`~neural_memory.options.EncodeOptions` or its fields as keywords: ``mode`` is
     ``"lossy"`` (the default), ``"lossless"`` or ``"near-lossless"`` (every sample within
     ``near`` of the original). Lossy rate control takes at most one of ``lmbda`` (the
     rate-distortion trade-off), ``bpp`` (a target size) or ``psnr`` (a target quality);
-    with none, the preset's default lambda is used.
+    with none, a default lambda. ``preset`` (fast, default, slow) sets the training length.
     """
+    options = _encode_options(options, keywords)
     pixels = to_array(image)
-    mode = _resolve_mode(mode, near)
     height, width, channels = pixels.shape
     depth = bit_depth_of(pixels)
-    if mode == "lossy":
-        sections = _encode_lossy(pixels, lmbda, bpp, psnr, preset, device, seed, threads, progress)
+    options.check_image(depth)
+    if options.mode == LOSSY:
+        sections = _encode_lossy(pixels, options, progress)
         header = Header(Mode.LOSSY, width, height, channels, depth)
     else:
-        if any(v is not None for v in (lmbda, bpp, psnr)):
-            raise OptionError("lambda, bpp and psnr targets apply to lossy mode only")
-        limit = MAX_NEAR_16BIT if depth == 16 else MAX_NEAR_8BIT
-        if near > limit:
-            raise OptionError(f"near-lossless error bound must be at most {limit}, got {near}")
         from neural_memory.lossless import encode_lossless
 
-        payload = encode_lossless(pixels, depth, near, _counter(progress))
-        kind = Mode.NEAR_LOSSLESS if near else Mode.LOSSLESS
-        header = Header(kind, width, height, channels, depth, param=near)
+        payload = encode_lossless(pixels, depth, options.near, _counter(progress))
+        kind = Mode.NEAR_LOSSLESS if options.near else Mode.LOSSLESS
+        header = Header(kind, width, height, channels, depth, param=options.near)
         sections = {"DATA": payload}
     return pack(header, sections)
+
+
+def _encode_options(options: EncodeOptions | None, keywords: dict) -> EncodeOptions:
+    if options is None:
+        return EncodeOptions.from_keywords(**keywords)
+    if keywords:
+        raise OptionError(f"give options or keywords, not both (got {', '.join(keywords)})")
+    if not isinstance(options, EncodeOptions):
+        raise OptionError(f"options must be an EncodeOptions, got {type(options).__name__}")
+    return options
 
 
 def _counter(progress: Progress | None):
@@ -129,31 +112,12 @@ def _counter(progress: Progress | None):
     return lambda done, total: progress(done, total, {})
 
 
-def _encode_lossy(pixels, lmbda, bpp, target_psnr, preset, device, seed, threads, progress):
-    if pixels.dtype != np.uint8:
-        raise OptionError("lossy mode takes 8-bit images; use lossless or near-lossless for 16-bit")
-    if sum(v is not None for v in (lmbda, bpp, target_psnr)) > 1:
-        raise OptionError("give at most one of lambda, bpp and psnr")
-    if preset not in PRESETS:
-        raise OptionError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    for name, value in (("lambda", lmbda), ("bpp", bpp), ("psnr", target_psnr)):
-        if value is not None and not value > 0:
-            raise OptionError(f"{name} must be positive, got {value}")
-    from neural_memory.lossy.config import LossyConfig
+def _encode_lossy(pixels: np.ndarray, options: EncodeOptions, progress: Progress | None):
     from neural_memory.lossy.encoding.encoder import encode_lossy
 
-    config = LossyConfig(
-        lmbda=lmbda,
-        target_bpp=bpp,
-        target_psnr=target_psnr,
-        preset=preset,
-        device=device,
-        seed=seed,
-        threads=threads,
-    )
     channels = pixels.shape[2]
     color = pixels[:, :, :3] if channels == 4 else pixels
-    sections = {"LOSY": encode_lossy(color, config, progress)}
+    sections = {"LOSY": encode_lossy(color, options, progress)}
     if channels == 4:
         from neural_memory.lossless import encode_lossless
 
@@ -173,11 +137,12 @@ def decode(
     ``size=(width, height)`` or ``scale`` render a lossy file at another resolution (the
     stored representation is a function of position, so it can be sampled on any grid).
     """
+    options = DecodeOptions(size=size, scale=scale)
     container = unpack(data)
     header = container.header
     if header.mode == Mode.LOSSY:
-        return _decode_lossy(container, _target_size(header, size, scale))
-    if size is not None or scale is not None:
+        return _decode_lossy(container, options.output_size(header.width, header.height))
+    if options.resizes:
         raise OptionError("decoding at another size works for lossy files only")
     from neural_memory.lossless import decode_lossless
 
@@ -190,21 +155,6 @@ def decode(
         header.param,
         _counter(progress),
     )
-
-
-def _target_size(header: Header, size, scale) -> tuple[int, int] | None:
-    if size is not None and scale is not None:
-        raise OptionError("give either a size or a scale, not both")
-    if scale is not None:
-        if not scale > 0:
-            raise OptionError(f"scale must be positive, got {scale}")
-        size = (max(1, round(header.width * scale)), max(1, round(header.height * scale)))
-    if size is None:
-        return None
-    width, height = (int(v) for v in size)
-    if width < 1 or height < 1 or width * height > MAX_OUTPUT_PIXELS:
-        raise OptionError(f"output size {width}x{height} is out of range")
-    return width, height
 
 
 def _decode_lossy(container: Container, size: tuple[int, int] | None) -> np.ndarray:
@@ -272,11 +222,11 @@ class EncodeReport:
 
     @property
     def bpp(self) -> float:
-        return 8 * self.output_bytes / (self.width * self.height)
+        return bits_per_pixel(self.output_bytes, self.width, self.height)
 
     @property
     def bpsp(self) -> float:
-        return self.bpp / self.channels
+        return bits_per_sample(self.output_bytes, self.width, self.height, self.channels)
 
 
 def encode_file(
@@ -285,17 +235,21 @@ def encode_file(
     *,
     force: bool = False,
     verify: bool = True,
-    **options,
+    options: EncodeOptions | None = None,
+    progress: Progress | None = None,
+    **keywords,
 ) -> EncodeReport:
     """Encode an image file into a ``.nmem`` file (atomically; never over the input).
 
-    With ``verify`` the file is decoded again to report the real PSNR / max error.
+    Options as for :func:`encode`. With ``verify`` the file is decoded again to report the
+    real PSNR / max error.
     """
+    options = _encode_options(options, keywords)
     source = Path(source)
     out = check_output_path(output, force=force, inputs=(source,))
     pixels = load_image(source)
     start = time.perf_counter()
-    data = encode(pixels, **options)
+    data = encode(pixels, options, progress=progress)
     seconds = time.perf_counter() - start
     quality, max_error = None, 0
     if verify:
@@ -352,6 +306,8 @@ def decode_file(
 
 
 __all__ = [
+    "DecodeOptions",
+    "EncodeOptions",
     "EncodeReport",
     "FileInfo",
     "ImageError",

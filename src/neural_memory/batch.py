@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neural_memory.errors import NeuralMemoryError, OptionError
+from neural_memory.options import DecodeOptions, EncodeOptions
 
 IMAGE_SUFFIXES = {".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg", ".webp", ".ppm", ".pgm"}
 NMEM_SUFFIXES = {".nmem"}
@@ -133,12 +134,12 @@ def _guarded(job: Job, force: bool, action: Callable[[], JobResult]) -> JobResul
         return JobResult(job.source, job.output, "failed", error=exc.strerror or str(exc))
 
 
-def encode_job(job: Job, options: dict, force: bool) -> JobResult:
+def encode_job(job: Job, options: EncodeOptions, force: bool) -> JobResult:
     """Encode one file (runs in a worker process; never raises for bad input)."""
     from neural_memory.api import encode_file
 
     def run() -> JobResult:
-        report = encode_file(job.source, job.output, force=force, **options)
+        report = encode_file(job.source, job.output, force=force, options=options)
         return JobResult(
             job.source,
             job.output,
@@ -154,13 +155,13 @@ def encode_job(job: Job, options: dict, force: bool) -> JobResult:
     return _guarded(job, force, run)
 
 
-def decode_job(job: Job, options: dict, force: bool) -> JobResult:
+def decode_job(job: Job, options: DecodeOptions, force: bool) -> JobResult:
     """Decode one file (runs in a worker process; never raises for bad input)."""
     from neural_memory.api import decode_file
 
     def run() -> JobResult:
         start = time.perf_counter()
-        decode_file(job.source, job.output, force=force, **options)
+        decode_file(job.source, job.output, force=force, size=options.size, scale=options.scale)
         return JobResult(
             job.source,
             job.output,
@@ -221,8 +222,9 @@ class _ClientExecutor(Executor):
 
 def run_batch(
     jobs: list[Job],
-    work: Callable[[Job, dict, bool], JobResult],
-    options: dict,
+    work: Callable[[Job, EncodeOptions, bool], JobResult]
+    | Callable[[Job, DecodeOptions, bool], JobResult],
+    options: EncodeOptions | DecodeOptions,
     *,
     force: bool = False,
     workers: int | None = None,

@@ -14,9 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from neural_memory import __version__
-from neural_memory.api import PRESETS, decode_file, encode_file, read_info, read_nmem
+from neural_memory.api import decode_file, encode_file, read_info, read_nmem
 from neural_memory.container import FORMAT_VERSION
 from neural_memory.errors import NeuralMemoryError, OptionError
+from neural_memory.options import (
+    DEFAULT_PRESET,
+    LOSSLESS,
+    LOSSY,
+    NEAR_LOSSLESS,
+    PRESET_STEPS,
+    PRESETS,
+    DecodeOptions,
+    EncodeOptions,
+)
 from neural_memory.progress import progress_bar
 
 EXAMPLES = """\
@@ -34,7 +44,10 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser. The ``inpaint`` and ``bench`` sub-parsers come from their packages
+    (PyTorch, SciPy, matplotlib behind them), so they are imported only when ``command``
+    names them; otherwise those commands appear with their help line only."""
     parser = argparse.ArgumentParser(
         prog="neural-memory",
         description="Store images as small neural networks, and rebuild them from the network.",
@@ -52,9 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decode(commands)
     _add_info(commands)
     _add_demo(commands)
-    _add_inpaint(commands)
-    _add_bench(commands)
+    _add_inpaint(commands, full=command == "inpaint")
+    _add_bench(commands, full=command == "bench")
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command an argument list runs (top-level options take no values)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _add_stub(commands, name: str, help_text: str) -> None:
+    p = commands.add_parser(name, help=help_text, add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
 
 
 def _add_encode(commands) -> None:
@@ -105,10 +128,16 @@ def _add_encode(commands) -> None:
     p.add_argument(
         "--preset",
         choices=PRESETS,
-        default="default",
-        help="encoder effort (lossy): training steps fast 300, default 850, slow 6000; time"
-        " grows with the steps: a 768x512 photo takes about 40 s / 110 s / 12 min on 2 cores"
+        default=DEFAULT_PRESET,
+        help=f"encoder effort (lossy): training steps {_preset_steps()}; encode time grows"
+        " with the steps (measured times: README.md, docs/BENCHMARKS.md)"
         " (default: %(default)s)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="training steps (lossy), overriding the preset's: fewer is faster and worse",
     )
     p.add_argument(
         "--device", default="cpu", help="torch device for lossy encoding, e.g. cuda (default: cpu)"
@@ -117,6 +146,10 @@ def _add_encode(commands) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=_run_encode)
+
+
+def _preset_steps() -> str:
+    return ", ".join(f"{name} {steps}" for name, steps in PRESET_STEPS.items())
 
 
 def _add_decode(commands) -> None:
@@ -171,7 +204,9 @@ def _is_batch(args: argparse.Namespace) -> bool:
     return any(ch in item for ch in "*?[") or Path(item).is_dir()
 
 
-def _run_batch(args: argparse.Namespace, work, options: dict, suffixes, new_suffix) -> int:
+def _run_batch(
+    args: argparse.Namespace, work, options: EncodeOptions | DecodeOptions, suffixes, new_suffix
+) -> int:
     from neural_memory.batch import format_summary, plan, run_batch
 
     if args.jobs is not None and args.jobs < 1:
@@ -223,16 +258,26 @@ def _add_demo(commands) -> None:
         "--outdir", type=Path, default=Path("neural-memory-demo"), help="where outputs go"
     )
     p.add_argument("--preset", choices=PRESETS, default="fast", help="lossy preset")
+    p.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="training steps of both lossy encodes, overriding the presets (a quick look)",
+    )
     p.add_argument("--device", default="cpu", help="torch device for lossy encoding")
     p.set_defaults(run=_run_demo)
 
 
-def _add_inpaint(commands) -> None:
+def _add_inpaint(commands, full: bool) -> None:
+    help_text = "fill in missing or damaged pixels marked by a mask"
+    if not full:
+        _add_stub(commands, "inpaint", help_text)
+        return
     from neural_memory.reconstruct.cli import add_inpaint_arguments, run_inpaint
 
     p = commands.add_parser(
         "inpaint",
-        help="fill in missing or damaged pixels marked by a mask",
+        help=help_text,
         description="Fit a representation to the known pixels of an image only, and let it "
         "answer for the pixels the mask marks as unknown (nonzero mask pixels). Needs the "
         "[lossy] extra (PyTorch).",
@@ -241,7 +286,11 @@ def _add_inpaint(commands) -> None:
     p.set_defaults(run=run_inpaint)
 
 
-def _add_bench(commands) -> None:
+def _add_bench(commands, full: bool) -> None:
+    help_text = "benchmark against classic codecs: tables, RD plots, crops"
+    if not full:
+        _add_stub(commands, "bench", help_text)
+        return
     try:
         from neural_memory.bench import add_bench_arguments, run_bench
     except ImportError as exc:  # the bench extra (matplotlib, scipy) is not installed
@@ -252,7 +301,7 @@ def _add_bench(commands) -> None:
         return
     p = commands.add_parser(
         "bench",
-        help="benchmark against classic codecs: tables, RD plots, crops",
+        help=help_text,
         description="Measure neural-memory and the classic codecs on the same images in one "
         "run; write JSON results, a Markdown report and plots.",
     )
@@ -278,27 +327,25 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _encode_options(args: argparse.Namespace) -> dict:
+def _encode_options(args: argparse.Namespace) -> EncodeOptions:
+    """The flags as :class:`EncodeOptions`; lossy-only flags with another mode are refused
+    there (``--preset``, ``--device``, ``--seed`` and ``--threads`` have defaults, so they
+    are passed in lossy mode only)."""
+    mode = LOSSLESS if args.lossless else LOSSY
     if args.near_lossless is not None:
-        if args.near_lossless < 1:
-            raise OptionError("--near-lossless K needs K >= 1 (use --lossless for K = 0)")
-        mode, near = "near-lossless", args.near_lossless
-    else:
-        mode, near = ("lossless" if args.lossless else "lossy"), 0
-    options = dict(mode=mode, near=near)
-    if mode == "lossy":
-        options.update(
-            lmbda=args.lmbda,
-            bpp=args.bpp,
-            psnr=args.psnr,
-            preset=args.preset,
-            device=args.device,
-            seed=args.seed,
-            threads=args.threads,
-        )
-    elif any(v is not None for v in (args.lmbda, args.bpp, args.psnr)):
-        raise OptionError("--lambda, --bpp and --psnr apply to lossy mode only")
-    return options
+        mode = NEAR_LOSSLESS
+    lossy = {}
+    if mode == LOSSY:
+        lossy = dict(preset=args.preset, device=args.device, seed=args.seed, threads=args.threads)
+    return EncodeOptions(
+        mode=mode,
+        near=args.near_lossless or 0,
+        lmbda=args.lmbda,
+        bpp=args.bpp,
+        psnr=args.psnr,
+        steps=args.steps,
+        **lossy,
+    )
 
 
 def _run_encode(args: argparse.Namespace) -> int:
@@ -310,7 +357,7 @@ def _run_encode(args: argparse.Namespace) -> int:
     source = Path(args.inputs[0])
     output = args.output or source.with_suffix(".nmem")
     with progress_bar(f"encoding {source.name}", disable=args.quiet) as progress:
-        report = encode_file(source, output, force=args.force, progress=progress, **options)
+        report = encode_file(source, output, force=args.force, options=options, progress=progress)
     if not args.quiet:
         print(_encode_summary(report))
     return 0
@@ -335,7 +382,7 @@ def _run_decode(args: argparse.Namespace) -> int:
     if _is_batch(args):
         from neural_memory.batch import NMEM_SUFFIXES, decode_job
 
-        options = dict(size=args.size, scale=args.scale)
+        options = DecodeOptions(size=args.size, scale=args.scale)
         return _run_batch(args, decode_job, options, NMEM_SUFFIXES, "." + args.format.lstrip("."))
     source = Path(args.inputs[0])
     output = args.output or source.with_suffix(".png")
@@ -382,11 +429,12 @@ def _run_info(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from neural_memory.demo import run_demo
 
-    return run_demo(args.outdir, preset=args.preset, device=args.device)
+    return run_demo(args.outdir, preset=args.preset, device=args.device, steps=args.steps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -16,7 +16,8 @@ import numpy as np
 from neural_memory.api import decode, encode, read_info
 from neural_memory.atomic import write_atomic
 from neural_memory.images import load_image, save_image
-from neural_memory.metrics import psnr
+from neural_memory.metrics import bits_per_pixel, psnr
+from neural_memory.options import EncodeOptions
 from neural_memory.progress import progress_bar
 from neural_memory.samples import sample_path
 
@@ -45,8 +46,12 @@ def _at_size(pixels: np.ndarray, fmt: str, budget: int) -> tuple[bytes, float]:
     return best, psnr(pixels, decoded)
 
 
-def run_demo(outdir: Path, *, preset: str = "fast", device: str = "cpu") -> int:
-    """Run the demo, write its files into ``outdir`` and print a summary table."""
+def run_demo(
+    outdir: Path, *, preset: str = "fast", device: str = "cpu", steps: int | None = None
+) -> int:
+    """Run the demo, write its files into ``outdir`` and print a summary table. ``steps``
+    overrides the training length of both lossy encodes (a quick look, e.g. in tests)."""
+    options = EncodeOptions(preset=preset, device=device, steps=steps)
     source = sample_path()
     pixels = load_image(source)
     height, width, _ = pixels.shape
@@ -55,8 +60,9 @@ def run_demo(outdir: Path, *, preset: str = "fast", device: str = "cpu") -> int:
 
     rows = []
     start = time.perf_counter()
-    with progress_bar(f"lossy encode ({preset})") as progress:
-        lossy = encode(pixels, preset=preset, device=device, progress=progress)
+    effort = preset if steps is None else f"{steps} steps"
+    with progress_bar(f"lossy encode ({effort})") as progress:
+        lossy = encode(pixels, options, progress=progress)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     rebuilt = decode(lossy)
@@ -84,7 +90,7 @@ def run_demo(outdir: Path, *, preset: str = "fast", device: str = "cpu") -> int:
     print(f"lossy file sections: {', '.join(f'{k} {v} B' for k, v in info.sections.items())}")
     print(f"{'codec':28} {'bytes':>8} {'bpp':>7} {'PSNR dB':>8} {'encode s':>9} {'decode s':>9}")
     for name, size, quality, enc, dec in rows:
-        bpp = 8 * size / (width * height)
+        bpp = bits_per_pixel(size, width, height)
         q = "exact" if quality == float("inf") else f"{quality:.2f}"
         e = "" if enc is None else f"{enc:.1f}"
         d = "" if dec is None else f"{dec:.2f}"
@@ -92,6 +98,6 @@ def run_demo(outdir: Path, *, preset: str = "fast", device: str = "cpu") -> int:
     print()
     from neural_memory.reconstruct import run_memory_demo
 
-    run_memory_demo(outdir / "memory")
+    run_memory_demo(outdir / "memory", steps=steps)
     print(f"outputs in {outdir}/")
     return 0

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neural_memory.atomic import write_atomic
-from neural_memory.container.nmem import MAX_PIXELS, MAX_SIDE
 from neural_memory.errors import ImageError, OutputError
+from neural_memory.options import MAX_PIXELS
+from neural_memory.options import check_size as within_limits
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -65,7 +68,7 @@ def check_size(width: int, height: int) -> None:
     """Reject empty or absurdly large images before anything big is allocated."""
     if width < 1 or height < 1:
         raise ImageError(f"image is empty ({width}x{height})")
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+    if not within_limits(width, height):
         raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
 
 
@@ -81,21 +84,18 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"no such image file: {path}")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                check_size(*im.size)
-                fmt = im.format or "unknown"
-                if fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
-                    array = _read_16bit_png(path)
-                    return array, ImageInfo(fmt, im.mode, 16)
-                if fmt == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_is_16bit(im):
-                    array = _read_16bit_tiff(path)
-                    return array, ImageInfo(fmt, im.mode, 16)
-                mode = im.mode
-                array = _pil_to_array(im)
+        with _pixel_limit(Image), Image.open(path) as im:
+            check_size(*im.size)
+            fmt = im.format or "unknown"
+            if fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
+                array = _read_16bit_png(path)
+                return array, ImageInfo(fmt, im.mode, 16)
+            if fmt == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_is_16bit(im):
+                array = _read_16bit_tiff(path)
+                return array, ImageInfo(fmt, im.mode, 16)
+            mode = im.mode
+            array = _pil_to_array(im)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -103,6 +103,21 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
     except Exception as exc:  # Pillow raises many types for damaged or unknown files
         raise ImageError(f"cannot read image {path}: {exc}") from None
     return array, ImageInfo(fmt, mode, bit_depth_of(array))
+
+
+@contextmanager
+def _pixel_limit(Image) -> Iterator[None]:
+    """Pillow's decompression-bomb limit set to ours for one read, then put back (it is
+    process-wide state that the caller's own Pillow use must not inherit); its warning band
+    becomes an error so a huge image is refused before it is decoded."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _pil_to_array(im) -> np.ndarray:

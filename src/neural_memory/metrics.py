@@ -1,7 +1,9 @@
-"""Quality measures with the field's conventions (see docs/BENCHMARKS.md).
+"""Rate and quality measures with the field's conventions (see docs/BENCHMARKS.md).
 
-PSNR is computed over all channels with the MSE pooled over them, with the peak of the
-array's bit depth (255 for 8-bit), which is how Kodak results are published.
+Rate: ``bpp = 8 * bytes / (H * W)`` for lossy, ``bpsp = 8 * bytes / (H * W * C)`` for
+lossless, on the whole file. PSNR is computed over all channels with the MSE pooled over
+them, with the peak of the array's bit depth (255 for 8-bit), which is how Kodak results are
+published. The API, the CLI, the demos and the benchmark all use these functions.
 """
 
 from __future__ import annotations
@@ -9,6 +11,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+
+def bits_per_pixel(nbytes: int, width: int, height: int) -> float:
+    """``8 * bytes / (width * height)``: the lossy rate convention (bpp).
+
+    >>> bits_per_pixel(1000, 100, 80)
+    1.0
+    """
+    return 8 * nbytes / (width * height)
+
+
+def bits_per_sample(nbytes: int, width: int, height: int, channels: int) -> float:
+    """``8 * bytes / (width * height * channels)``: the lossless rate convention (bits per
+    sub-pixel, bpsp).
+
+    >>> bits_per_sample(300, 10, 10, 3)
+    8.0
+    """
+    return 8 * nbytes / (width * height * channels)
 
 
 def mse(reference: np.ndarray, test: np.ndarray) -> float:

@@ -1,17 +1,21 @@
 """Pillow plugin: ``Image.open("x.nmem")`` decodes and ``img.save("x.nmem", ...)`` encodes.
 
-Registered when ``neural_memory`` is imported (``neural_memory.register()`` does it again
-explicitly, e.g. after a Pillow plugin reset). Save options are the API's:
+Pillow knows the format once :func:`register` has run (``import neural_memory`` alone does not
+change Pillow's global registry). Save options are the API's:
 
 >>> import io, numpy as np
 >>> from PIL import Image
+>>> register()
 >>> buffer = io.BytesIO()
 >>> Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="NMEM", lossless=True)
 >>> Image.open(io.BytesIO(buffer.getvalue())).size
 (4, 4)
 
 ``quality`` (0-100, as for JPEG and WebP) maps to a target PSNR of 26 + 0.14 * quality dB
-(quality 75 -> 36.5 dB); ``bpp``, ``psnr`` and ``lmbda`` set the rate directly.
+(quality 75 -> 36.5 dB); ``bpp``, ``psnr`` and ``lmbda`` (or ``lambda``) set the rate
+directly; ``lossless=True`` and ``near_lossless=K`` choose the other modes; ``preset``,
+``steps``, ``device``, ``seed`` and ``threads`` pass through. Other keywords Pillow hands
+every plugin are ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from PIL import Image, ImageFile
 
 from neural_memory.container import MAGIC
 from neural_memory.errors import OptionError
+from neural_memory.options import LOSSLESS, NEAR_LOSSLESS, EncodeOptions
 
 FORMAT = "NMEM"
 
@@ -71,25 +76,34 @@ class NmemImageFile(ImageFile.ImageFile):
         return Image.Image.load(self)
 
 
+def save_options(params: dict) -> EncodeOptions:
+    """The :class:`EncodeOptions` of ``img.save(..., **params)``.
+
+    >>> save_options({"quality": 75}).psnr, save_options({"near_lossless": 2}).mode
+    (36.5, 'near-lossless')
+    """
+    options = dict(params)
+    keywords: dict = {}
+    near = options.pop("near_lossless", None) or options.pop("near", None)
+    if options.pop("lossless", False):
+        keywords["mode"] = LOSSLESS
+    elif near:
+        keywords.update(mode=NEAR_LOSSLESS, near=int(near))
+    if "quality" in options:
+        keywords["psnr"] = quality_to_psnr(float(options.pop("quality")))
+    if "lambda" in options:
+        keywords["lmbda"] = options.pop("lambda")
+    for key in ("bpp", "psnr", "lmbda", "preset", "steps", "device", "seed", "threads"):
+        if key in options:
+            keywords[key] = options.pop(key)
+    return EncodeOptions(**keywords)
+
+
 def _save(im: Image.Image, fp, filename) -> None:
     from neural_memory.api import encode
     from neural_memory.images import to_array
 
-    options = dict(im.encoderinfo)
-    kwargs: dict = {}
-    near = options.pop("near_lossless", None) or options.pop("near", None)
-    if options.pop("lossless", False):
-        kwargs["mode"] = "lossless"
-    elif near:
-        kwargs.update(mode="near-lossless", near=int(near))
-    if "quality" in options:
-        kwargs["psnr"] = quality_to_psnr(float(options.pop("quality")))
-    for key in ("bpp", "psnr", "lmbda", "preset", "device", "seed"):
-        if key in options:
-            kwargs[key] = options.pop(key)
-    if "lambda" in options:
-        kwargs["lmbda"] = options.pop("lambda")
-    fp.write(encode(to_array(im), **kwargs))
+    fp.write(encode(to_array(im), save_options(im.encoderinfo)))
 
 
 def register() -> None:

@@ -16,7 +16,9 @@ import math
 import numpy as np
 from scipy.ndimage import correlate1d
 
-# One definition of MSE and PSNR for the API, the CLI summaries and the benchmark.
+# One definition of rate, MSE and PSNR for the API, the CLI summaries and the benchmark.
+from neural_memory.metrics import bits_per_pixel as bits_per_pixel
+from neural_memory.metrics import bits_per_sample as bits_per_sample
 from neural_memory.metrics import mse as mse
 from neural_memory.metrics import psnr as psnr
 
@@ -24,17 +26,6 @@ from neural_memory.metrics import psnr as psnr
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WIN_SIZE = 11
 _WIN_SIGMA = 1.5
-
-
-def bits_per_pixel(nbytes: int, shape: tuple[int, ...]) -> float:
-    """Return 8*bytes/(H*W): the rate unit of lossy image coding."""
-    return 8.0 * nbytes / (shape[0] * shape[1])
-
-
-def bits_per_subpixel(nbytes: int, shape: tuple[int, ...]) -> float:
-    """Return 8*bytes/(H*W*C): the rate unit of lossless coding (one sample = one channel)."""
-    channels = shape[2] if len(shape) == 3 else 1
-    return 8.0 * nbytes / (shape[0] * shape[1] * channels)
 
 
 def max_abs_error(a: np.ndarray, b: np.ndarray) -> int:

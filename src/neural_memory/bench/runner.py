@@ -34,7 +34,7 @@ import numpy as np
 from . import codecs as codec_registry
 from .codecs import LOSSLESS, LOSSY, NEAR_LOSSLESS, CodecSpec, CodecUnavailable, Setting
 from .config import BenchConfig
-from .metrics import bits_per_pixel, bits_per_subpixel, max_abs_error, ms_ssim, ms_ssim_scales, psnr
+from .metrics import bits_per_pixel, bits_per_sample, max_abs_error, ms_ssim, ms_ssim_scales, psnr
 
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 RESULTS_JSONL = "results.jsonl"
@@ -176,8 +176,8 @@ def measure(item: WorkItem) -> dict[str, Any]:
             width=w,
             channels=c,
             bytes=len(data),
-            bpp=bits_per_pixel(len(data), img.shape),
-            bpsp=bits_per_subpixel(len(data), img.shape),
+            bpp=bits_per_pixel(len(data), w, h),
+            bpsp=bits_per_sample(len(data), w, h, c),
             psnr=psnr(img, out),
             max_error=err,
             encode_s=t1 - t0,

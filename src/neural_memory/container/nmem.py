@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 
 from neural_memory.container.varint import read_varint, write_varint
 from neural_memory.errors import FormatError
+from neural_memory.options import MAX_PIXELS, MAX_SIDE, max_near
 
 MAGIC = b"NMEM"
 FORMAT_VERSION = 1
-MAX_SIDE = 1 << 16  # 65536 pixels on a side
-MAX_PIXELS = 1 << 28  # 268 M pixels: far beyond 4096x4096, far below an absurd allocation
 MAX_SECTIONS = 64
 _CRC = struct.Struct("<I")
 
@@ -41,7 +40,7 @@ class Header:
     """What a decoder needs to know before it reads any section.
 
     ``param`` is the mode's single integer parameter: the error bound ``k`` for
-    near-lossless, 0 otherwise.
+    near-lossless (1 .. ``options.max_near(bit_depth)``), 0 otherwise.
     """
 
     mode: Mode
@@ -64,6 +63,8 @@ class Header:
             raise FormatError(f"unsupported bit depth {self.bit_depth}")
         if self.mode == Mode.NEAR_LOSSLESS and self.param < 1:
             raise FormatError("near-lossless file without an error bound")
+        if self.mode == Mode.NEAR_LOSSLESS and self.param > max_near(self.bit_depth):
+            raise FormatError(f"near-lossless error bound {self.param} is out of range")
 
 
 @dataclass(frozen=True)

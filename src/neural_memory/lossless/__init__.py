@@ -7,6 +7,6 @@ See docs/lossless.md for the design and the payload format.
 
 from __future__ import annotations
 
-from .api import MAX_NEAR_8, MAX_NEAR_16, decode_lossless, encode_lossless
+from .api import decode_lossless, encode_lossless
 
-__all__ = ["MAX_NEAR_8", "MAX_NEAR_16", "decode_lossless", "encode_lossless"]
+__all__ = ["decode_lossless", "encode_lossless"]

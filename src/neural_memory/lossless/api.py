@@ -7,14 +7,12 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import FormatError, OptionError
+from ..options import MAX_PIXELS, max_near
 from .coder import flush, new_state, start_decoder
 from .engine import MAX_BYTES_PER_SAMPLE, State, channel_plan, run_rows
 
 ENGINE_VERSION = 3
-MAX_NEAR_8 = 255
-MAX_NEAR_16 = 65535
 ROW_BLOCK = 16
-_MAX_SAMPLES = 1 << 31
 
 Progress = Callable[[int, int], None] | None
 
@@ -25,9 +23,9 @@ def _check_params(height: int, width: int, channels: int, bit_depth: int, near: 
         raise OptionError(f"bit depth must be 8 or 16, got {bit_depth}")
     if channels not in (1, 3, 4):
         raise OptionError(f"channels must be 1, 3 or 4, got {channels}")
-    if height < 1 or width < 1 or height * width * channels > _MAX_SAMPLES:
+    if height < 1 or width < 1 or height * width > MAX_PIXELS:
         raise OptionError(f"unsupported image size {height}x{width}x{channels}")
-    limit = MAX_NEAR_8 if bit_depth == 8 else MAX_NEAR_16
+    limit = max_near(bit_depth)
     if not isinstance(near, (int, np.integer)) or near < 0 or near > limit:
         raise OptionError(f"near must be an integer in [0, {limit}] for {bit_depth}-bit images")
     return (1 << bit_depth) - 1

@@ -3,9 +3,6 @@
 Two halves: ``encoding/`` (needs PyTorch) trains the representation of one image and writes
 the payload; ``decoding/`` (NumPy and numba only) rebuilds the image from the payload in
 integer arithmetic. ``encoding`` imports ``decoding`` (the format it writes), never the other
-way round. See docs/lossy.md and docs/ARCHITECTURE.md.
+way round. The options it reads are ``neural_memory.options.EncodeOptions``. See
+docs/lossy.md and docs/ARCHITECTURE.md.
 """
-
-from neural_memory.lossy.config import LossyConfig
-
-__all__ = ["LossyConfig"]

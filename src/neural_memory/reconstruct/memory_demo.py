@@ -41,17 +41,20 @@ def _montage(original: np.ndarray, rebuilt: np.ndarray) -> np.ndarray:
     return np.concatenate(row, axis=1)[:, :, None]
 
 
-def run_memory_demo(outdir: Path, *, lmbda: float = LMBDA, verbose: bool = True) -> dict:
+def run_memory_demo(
+    outdir: Path, *, lmbda: float = LMBDA, steps: int | None = None, verbose: bool = True
+) -> dict:
     """Encode the bundled face, rebuild it from the network alone, write the results.
 
     Files written to ``outdir``: ``face96.nmem`` (the network), ``face96-rebuilt.png``,
     ``face96-montage.png`` (original | rebuilt | error x8, 3x zoom) and ``face96-summary.txt``.
-    Returns the summary as a dict. Deterministic: fixed seed and one torch thread.
+    Returns the summary as a dict. Deterministic: fixed seed and one torch thread. ``steps``
+    overrides the fast preset's training length (a quick look).
     """
     from neural_memory.api import decode, encode, read_info
     from neural_memory.atomic import write_atomic
     from neural_memory.images import load_image, save_image
-    from neural_memory.metrics import psnr
+    from neural_memory.metrics import bits_per_pixel, psnr
     from neural_memory.samples import sample_path
 
     outdir = Path(outdir)
@@ -61,7 +64,7 @@ def run_memory_demo(outdir: Path, *, lmbda: float = LMBDA, verbose: bool = True)
     height, width, _ = pixels.shape
 
     start = time.perf_counter()
-    data = encode(pixels, lmbda=lmbda, preset="fast", seed=0, threads=1)
+    data = encode(pixels, lmbda=lmbda, preset="fast", steps=steps, seed=0, threads=1)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     rebuilt = decode(data)  # the network alone: no pixel of the original goes in
@@ -75,7 +78,7 @@ def run_memory_demo(outdir: Path, *, lmbda: float = LMBDA, verbose: bool = True)
         "network_payload_bytes": info.sections.get("LOSY", len(data)),
         "png_bytes": _file_bytes(pixels, "PNG"),
         "bmp_bytes": _file_bytes(pixels, "BMP"),
-        "bpp": 8 * len(data) / (width * height),
+        "bpp": bits_per_pixel(len(data), width, height),
         "psnr_db": round(psnr(pixels, rebuilt), 3),
         "max_abs_error": int(np.abs(pixels.astype(int) - rebuilt.astype(int)).max()),
         "lmbda": lmbda,

@@ -20,9 +20,8 @@ from neural_memory.lossy.decoding.fixed_point import (
     synthesize,
     upsample_grids,
 )
+from neural_memory.options import check_size
 
-MAX_PIXELS = 1 << 28
-MAX_OUTPUT_PIXELS = 1 << 28
 # the decoder holds (n_grids, H, W) int64 features: cap that at 4 GiB whatever a header says
 MAX_FEATURE_VALUES = 1 << 29
 
@@ -64,7 +63,7 @@ def decode_lossy(
     """
     if channels not in (1, 3):
         raise FormatError(f"lossy payload: unsupported channel count {channels}")
-    if not (height >= 1 and width >= 1 and height * width <= MAX_PIXELS):
+    if not check_size(width, height):
         raise FormatError("lossy payload: bad image size")
     arch, qs, off = read_header(payload, channels)
     if arch.n_grids * height * width > MAX_FEATURE_VALUES:
@@ -79,7 +78,7 @@ def decode_lossy(
     feat = upsample_grids(grids, arch.grid_levels, height, width)
     if size is not None:
         out_w, out_h = int(size[0]), int(size[1])
-        if not (out_w >= 1 and out_h >= 1 and out_w * out_h <= MAX_OUTPUT_PIXELS):
+        if not check_size(out_w, out_h):
             raise OptionError("requested output size out of range")
         if arch.n_grids * out_h * out_w > MAX_FEATURE_VALUES:
             raise OptionError("requested output size out of range")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neural_memory.errors import ImageError, MissingDependencyError
-from neural_memory.lossy.config import LossyConfig
+from neural_memory.options import EncodeOptions
 
 try:
     import torch
@@ -110,23 +110,29 @@ def fit(
 
 def encode_lossy(
     image: np.ndarray,
-    config: LossyConfig,
+    options: EncodeOptions,
     progress: Callable[[int, int, dict], None] | None = None,
 ) -> bytes:
-    """Encode an (H, W, C) uint8 image (C in {1, 3}) to the lossy engine payload."""
+    """Encode an (H, W, C) uint8 image (C in {1, 3}) to the lossy engine payload, with the
+    lossy fields of ``options`` (rate, preset or steps, device, seed, threads). A thread
+    count applies to this call only: torch's previous setting is put back on return."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3):
         raise ImageError("lossy encoder needs an (H, W, 1|3) uint8 array")
-    if config.device != "cpu" and not torch.cuda.is_available():
-        raise MissingDependencyError(f"device {config.device!r} is not available")
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    arch, tcfg = preset(config.preset, image.shape[2])
+    if options.device != "cpu" and not torch.cuda.is_available():
+        raise MissingDependencyError(f"device {options.device!r} is not available")
+    arch, tcfg = preset(options.preset, image.shape[2], options.steps)
     rt = None
-    if config.lmbda is not None:
-        lmbda = config.lmbda
+    if options.lmbda is not None:
+        lmbda = options.lmbda
     else:
-        lmbda = initial_lmbda(config.target_bpp, config.target_psnr)
-        if config.target_bpp is not None or config.target_psnr is not None:
-            rt = RateTarget(bpp=config.target_bpp, psnr=config.target_psnr)
-    with retained_heap():
-        return fit(image, arch, tcfg, lmbda, config.seed, progress, rt, config.device)
+        lmbda = initial_lmbda(options.bpp, options.psnr)
+        if options.bpp is not None or options.psnr is not None:
+            rt = RateTarget(bpp=options.bpp, psnr=options.psnr)
+    previous_threads = torch.get_num_threads()
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    try:
+        with retained_heap():
+            return fit(image, arch, tcfg, lmbda, options.seed, progress, rt, options.device)
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from neural_memory.lossy.decoding.bitstream import ArchConfig
 from neural_memory.lossy.encoding.train import TrainConfig
+from neural_memory.options import PRESET_STEPS
 
 DEFAULT_LMBDA = 1e-3
 
@@ -29,8 +30,11 @@ def grids(channels: int) -> tuple[int, ...]:
     return LUMA + CHROMA * (channels - 1)
 
 
-def preset(name: str, channels: int) -> tuple[ArchConfig, TrainConfig]:
-    """Presets differ in training length only: with the current schedule more steps keep
+def preset(name: str, channels: int, steps: int | None = None) -> tuple[ArchConfig, TrainConfig]:
+    """The model and schedule of a preset (names and step counts: options.PRESET_STEPS);
+    ``steps`` overrides the preset's training length.
+
+    Presets differ in training length only: with the current schedule more steps keep
     paying (Kodak crops, mean BD-rate vs WebP: 600 steps +0.9 %, 1200 steps -5.5 %), while
     larger networks did not (their weights cost more than they gain at these step counts).
     ``default`` is sized for the 120 s budget on a 2-core CPU: 850 steps of 0.10-0.12 s on a
@@ -40,5 +44,4 @@ def preset(name: str, channels: int) -> tuple[ArchConfig, TrainConfig]:
     in session 4 and 8 min on a faster host beside another job; over four rates it is 12-15 %
     smaller than ``default`` (BD-rate on kodim01/07/14/23)."""
     arch = ArchConfig(grids(channels), 16, (24,), channels)
-    steps = {"fast": 300, "default": 850, "slow": 6000}[name]
-    return arch, TrainConfig(steps=steps)
+    return arch, TrainConfig(steps=PRESET_STEPS[name] if steps is None else steps)
