@@ -18,8 +18,9 @@ import shutil
 from pathlib import Path
 
 from neural_memory.bench.anchors import looks_like_kodak
-from neural_memory.bench.report import render_markdown, summary
-from neural_memory.bench.runner import BenchResults
+from neural_memory.bench.report import render_markdown
+from neural_memory.bench.results import BenchResults
+from neural_memory.bench.summary import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 

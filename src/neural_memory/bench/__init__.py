@@ -15,8 +15,11 @@ import shlex
 import sys
 from pathlib import Path
 
+from neural_memory.options import DEFAULT_PRESET, PRESETS
+
 from .config import DEFAULT_BPP_POINTS, BenchConfig
-from .runner import BenchResults, run_benchmark
+from .results import BenchResults
+from .runner import run_benchmark
 
 __all__ = ["BenchConfig", "BenchResults", "add_bench_arguments", "run_bench", "run_benchmark"]
 
@@ -127,7 +130,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-bpp", type=float, default=0.5, help="rate of the crop figure")
     parser.add_argument("--crop-image", default=None, help="image file name for the crop figure")
     parser.add_argument("--title", default=None, help="report title")
-    parser.add_argument("--preset", default="default", help="preset passed to our codec")
+    parser.add_argument(
+        "--preset", choices=PRESETS, default=DEFAULT_PRESET, help="preset of our lossy codec"
+    )
     parser.add_argument("--device", default="cpu", help="device passed to our codec")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

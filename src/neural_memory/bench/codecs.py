@@ -12,6 +12,7 @@ for cores.  Inputs are ``(H, W, 3)`` uint8 RGB arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from neural_memory.options import LOSSLESS, LOSSY, NEAR_LOSSLESS, EncodeOptions
+
 Setting = int | float | None
 
-LOSSY = "lossy"
-LOSSLESS = "lossless"
-NEAR_LOSSLESS = "near-lossless"
+Encoder = Callable[[np.ndarray, Setting], bytes]
 
 
 class CodecUnavailable(RuntimeError):
@@ -41,13 +42,23 @@ class CodecSpec:
     library: str
     param: str
     settings: tuple[Setting, ...]
-    encode: Callable[[np.ndarray, Setting], bytes]
+    encode: Encoder
     decode: Callable[[bytes], np.ndarray]
     check: Callable[[], str | None]
     version: Callable[[], str]
     options: str = ""
     ours: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: our codec only: ``encode`` for given base options (the registered ``encode`` uses the
+    #: defaults); see :meth:`with_options`
+    encoder_for: Callable[[EncodeOptions], Encoder] | None = None
+
+    def with_options(self, options: EncodeOptions) -> CodecSpec:
+        """This codec encoding with ``options`` as the base options of our codec (a classic
+        codec ignores them and comes back unchanged)."""
+        if self.encoder_for is None:
+            return self
+        return dataclasses.replace(self, encode=self.encoder_for(options))
 
     def unavailable(self) -> str | None:
         """None when the codec can run here, else a one-line reason."""
@@ -727,9 +738,6 @@ register(
 
 # --------------------------------------------------------------------------- our codec
 
-#: Options passed to every call of our codec; the runner fills these from the config.
-OUR_OPTIONS: dict[str, Any] = {"preset": "default", "device": "cpu"}
-
 
 def _our_api():
     try:
@@ -751,20 +759,32 @@ def _our_check() -> str | None:
     return None
 
 
-def _our_encode(mode: str):
-    def encode(img: np.ndarray, s: Setting) -> bytes:
-        enc, _ = _our_api()
-        kwargs: dict[str, Any] = {"mode": mode, **OUR_OPTIONS}
-        if mode == LOSSY:
-            kwargs["lmbda"] = float(s)
-        elif mode == NEAR_LOSSLESS:
-            kwargs["near"] = int(s)
-        try:
-            return bytes(enc(img, **kwargs))
-        except (NotImplementedError, ImportError) as exc:
-            raise CodecUnavailable(f"neural_memory mode {mode!r}: {exc}") from exc
+def _our_options(mode: str, setting: Setting, base: EncodeOptions) -> EncodeOptions:
+    """The options of one call: the base options (preset, device) for lossy with the
+    setting's lambda; the setting's bound for near-lossless."""
+    if mode == LOSSY:
+        return dataclasses.replace(base, mode=LOSSY, lmbda=float(setting))
+    if mode == NEAR_LOSSLESS:
+        return EncodeOptions(mode=NEAR_LOSSLESS, near=int(setting))
+    return EncodeOptions(mode=LOSSLESS)
 
-    return encode
+
+def _our_encode(mode: str) -> Callable[[EncodeOptions], Encoder]:
+    def encoder_for(base: EncodeOptions) -> Encoder:
+        def encode(img: np.ndarray, s: Setting) -> bytes:
+            return _our_call(img, _our_options(mode, s, base))
+
+        return encode
+
+    return encoder_for
+
+
+def _our_call(img: np.ndarray, options: EncodeOptions) -> bytes:
+    enc, _ = _our_api()
+    try:
+        return bytes(enc(img, options))
+    except (NotImplementedError, ImportError) as exc:
+        raise CodecUnavailable(f"neural_memory mode {options.mode!r}: {exc}") from exc
 
 
 def _our_decode(data: bytes) -> np.ndarray:
@@ -799,11 +819,12 @@ for _mode, _name, _param, _settings in (
             library="neural_memory",
             param=_param,
             settings=_settings,
-            encode=_our_encode(_mode),
+            encode=_our_encode(_mode)(EncodeOptions()),
             decode=_our_decode,
             check=_our_check,
             version=_our_version,
             options="public API neural_memory.encode/decode",
             ours=True,
+            encoder_for=_our_encode(_mode),
         )
     )

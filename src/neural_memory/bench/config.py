@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neural_memory.options import DEFAULT_PRESET, EncodeOptions
+
 from .codecs import Setting
 
 #: Rates at which the report tabulates PSNR (bpp), by interpolation along each curve.
@@ -40,8 +42,12 @@ class BenchConfig:
     crop_image: str | None = None
     crop_size: int = 192
     title: str | None = None
-    preset: str = "default"
-    device: str = "cpu"
+    preset: str = DEFAULT_PRESET  # of our lossy codec
+    device: str = "cpu"  # of our lossy codec
     progress: bool = True
     report_only: bool = False
     command: str | None = None  # recorded in the report; defaults to sys.argv
+
+    def our_options(self) -> EncodeOptions:
+        """The base options of our codec in this run (each setting adds its rate or bound)."""
+        return EncodeOptions(preset=self.preset, device=self.device)

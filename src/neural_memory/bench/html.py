@@ -10,12 +10,13 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .codecs import LOSSLESS, LOSSY, NEAR_LOSSLESS
 from .plots import CropSet
+from .results import BenchResults
+from .summary import Summary
 
 _STYLE = """
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -78,7 +79,7 @@ def _table(header: list[str], rows: list[tuple[list[str], bool]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _lossy_tables(summ: dict[str, Any]) -> str:
+def _lossy_tables(summ: Summary) -> str:
     aggs = summ["aggregates"]
     at_bpp = summ["psnr_at_bpp"]
     bpps = sorted({b for row in at_bpp.values() for b in row}, key=float)
@@ -109,7 +110,7 @@ def _lossy_tables(summ: dict[str, Any]) -> str:
     return out
 
 
-def _exact_tables(summ: dict[str, Any]) -> str:
+def _exact_tables(summ: Summary) -> str:
     aggs = summ["aggregates"]
     out = ""
     for mode, title in ((LOSSLESS, "Lossless"), (NEAR_LOSSLESS, "Near-lossless")):
@@ -141,7 +142,7 @@ def _exact_tables(summ: dict[str, Any]) -> str:
 
 
 def render_html(
-    results: Any, summ: dict[str, Any], plots: dict[str, Path], crops: CropSet | None
+    results: BenchResults, summ: Summary, plots: dict[str, Path], crops: CropSet | None
 ) -> str:
     """The whole page as a string."""
     import json
@@ -200,7 +201,7 @@ def render_html(
 
 
 def write_html(
-    results: Any, summ: dict[str, Any], plots: dict[str, Path], crops: CropSet | None = None
+    results: BenchResults, summ: Summary, plots: dict[str, Path], crops: CropSet | None = None
 ) -> Path:
     """Write ``report.html`` into the run's output folder and return its path."""
     out = Path(results.config.out_dir) / "report.html"

@@ -17,8 +17,10 @@ import numpy as np
 
 from . import codecs as codec_registry
 from .codecs import LOSSY
+from .dataset import load_rgb
 from .metrics import ms_ssim_db
-from .report import curve
+from .results import BenchResults
+from .summary import Summary, curve
 
 _MARKERS = "osD^v<>phX*"
 
@@ -48,7 +50,7 @@ def _style(names: list[str]) -> dict[str, dict[str, Any]]:
 KEY_PUBLISHED = ("vtm", "av1", "coolchic5", "c3")
 
 
-def plot_rd(results: Any, summ: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def plot_rd(results: BenchResults, summ: Summary, out_dir: Path) -> dict[str, Path]:
     """rd_psnr.png, rd_msssim.png and, with published anchors, rd_psnr_published.png."""
     aggs = summ["aggregates"]
     lossy = [n for n, a in aggs.items() if a["mode"] == LOSSY and len(curve(a)[0]) >= 2]
@@ -133,14 +135,12 @@ class CropSet:
     decoded: list[tuple[str, float, float, np.ndarray]]  # (codec label, bpp, psnr, pixels)
 
 
-def comparison_crops(results: Any, summ: dict[str, Any]) -> CropSet | None:
+def comparison_crops(results: BenchResults, summ: Summary) -> CropSet | None:
     """Crops for the visual comparisons (crops.png and the HTML slider), computed once.
 
     Decoded images are not kept by the workers, so for each lossy codec the setting whose
     rate on this image is closest to ``crop_bpp`` is encoded again here (one encode each).
     """
-    from .runner import load_rgb
-
     cfg = results.config
     aggs = summ["aggregates"]
     lossy = [n for n, a in aggs.items() if a["mode"] == LOSSY]
@@ -163,7 +163,7 @@ def comparison_crops(results: Any, summ: dict[str, Any]) -> CropSet | None:
         if not recs:
             continue
         best = min(recs, key=lambda r: abs(r["bpp"] - cfg.crop_bpp))
-        spec = codec_registry.get_codec(n)
+        spec = codec_registry.get_codec(n).with_options(cfg.our_options())
         try:
             dec = np.asarray(spec.decode(spec.encode(src, best["setting"])))
         except Exception:  # a codec failing here is already reported in the tables
@@ -174,7 +174,7 @@ def comparison_crops(results: Any, summ: dict[str, Any]) -> CropSet | None:
     return CropSet(image, x, y, size, src[y : y + size, x : x + size], decoded)
 
 
-def plot_crops(crops: CropSet | None, results: Any, out_dir: Path) -> Path | None:
+def plot_crops(crops: CropSet | None, results: BenchResults, out_dir: Path) -> Path | None:
     """crops.png: the same crop decoded by each lossy codec at about ``crop_bpp``."""
     if crops is None:
         return None

@@ -31,93 +31,31 @@ from typing import Any
 
 import numpy as np
 
+from neural_memory.options import EncodeOptions
+
 from . import codecs as codec_registry
 from .codecs import LOSSLESS, LOSSY, NEAR_LOSSLESS, CodecSpec, CodecUnavailable, Setting
 from .config import BenchConfig
+from .dataset import find_images, load_rgb
 from .metrics import bits_per_pixel, bits_per_sample, max_abs_error, ms_ssim, ms_ssim_scales, psnr
-
-IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
-RESULTS_JSONL = "results.jsonl"
+from .report import write_outputs
+from .results import RESULTS_JSONL, BenchResults, Record, item_key, read_jsonl
 
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One measurement to make."""
+    """One measurement to make. ``options`` are the base options of our codec (preset,
+    device); the setting adds its rate or bound. Items travel to the workers whole, so no
+    module state has to be set before the workers start."""
 
     image: str  # path
     codec: str
     setting: Setting
+    options: EncodeOptions = field(default_factory=EncodeOptions)
 
     @property
     def key(self) -> str:
         return item_key(Path(self.image).name, self.codec, self.setting)
-
-
-def item_key(image_name: str, codec: str, setting: Setting) -> str:
-    """Stable identity of a measurement, used by --resume."""
-    return f"{image_name}|{codec}|{json.dumps(setting)}"
-
-
-@dataclass
-class BenchResults:
-    """What a run produced: the records (one dict per item) plus context for the report."""
-
-    config: BenchConfig
-    records: list[dict[str, Any]]
-    codecs: list[str]
-    skipped: dict[str, str] = field(default_factory=dict)
-    images: list[str] = field(default_factory=list)
-    environment: dict[str, Any] = field(default_factory=dict)
-    wall_seconds: float = 0.0
-
-    def ok(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("status") == "ok"]
-
-    @classmethod
-    def load(cls, out_dir: Path) -> BenchResults:
-        """Results of a finished run, read back from its results.json (for docs/scripts)."""
-        raw = json.loads((Path(out_dir) / "results.json").read_text())
-        cfg = dict(raw["config"])
-        cfg["images_dir"] = Path(cfg["images_dir"])
-        cfg["out_dir"] = Path(cfg["out_dir"])
-        cfg["bpp_points"] = tuple(cfg["bpp_points"])
-        return cls(
-            config=BenchConfig(**cfg),
-            records=raw["records"],
-            codecs=sorted(raw["aggregates"]),
-            skipped=raw["skipped"],
-            images=raw["images"],
-            environment=raw["environment"],
-            wall_seconds=raw["wall_seconds"],
-        )
-
-
-def find_images(
-    images_dir: Path, limit: int | None = None, names: list[str] | None = None
-) -> list[Path]:
-    """Image files of the folder, sorted by name (so --limit is reproducible); ``names``
-    (file names with or without extension) picks a subset, e.g. the four images of a target
-    measured on part of a set, without a folder of links."""
-    paths = sorted(
-        p for p in Path(images_dir).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-    if not paths:
-        raise FileNotFoundError(f"no images in {images_dir}")
-    if names:
-        by_name = {n: p for p in paths for n in (p.name, p.stem)}
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise FileNotFoundError(f"not in {images_dir}: {', '.join(missing)}")
-        paths = sorted({by_name[n] for n in names})
-    return paths[:limit] if limit else paths
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Image as (H, W, 3) uint8; the benchmark is defined on 8-bit RGB."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.ascontiguousarray(np.asarray(im.convert("RGB")))
 
 
 def settings_for(spec: CodecSpec, config: BenchConfig) -> tuple[Setting, ...]:
@@ -142,10 +80,10 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
-def measure(item: WorkItem) -> dict[str, Any]:
+def measure(item: WorkItem) -> Record:
     """Encode, decode and score one item; never raises (errors become records)."""
-    spec = codec_registry.get_codec(item.codec)
-    rec: dict[str, Any] = {
+    spec = codec_registry.get_codec(item.codec).with_options(item.options)
+    rec: Record = {
         "key": item.key,
         "image": Path(item.image).name,
         "codec": spec.name,
@@ -204,7 +142,7 @@ def measure(item: WorkItem) -> dict[str, Any]:
     return _json_safe(rec)
 
 
-def _json_safe(rec: dict[str, Any]) -> dict[str, Any]:
+def _json_safe(rec: Record) -> Record:
     """inf PSNR (lossless) becomes None so the JSONL stays strict JSON."""
     for k, v in rec.items():
         if isinstance(v, float) and not math.isfinite(v):
@@ -214,24 +152,7 @@ def _json_safe(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records from a results file, skipping a torn last line from an interrupted run."""
-    records = []
-    if not path.exists():
-        return records
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
-
-
-def _run_items(items: list[WorkItem], jobs: int) -> Iterator[dict[str, Any]]:
+def _run_items(items: list[WorkItem], jobs: int) -> Iterator[Record]:
     if jobs <= 0:  # in-process, for debugging: no memory isolation
         for it in items:
             yield measure(it)
@@ -270,10 +191,8 @@ def environment() -> dict[str, Any]:
 
 def run_benchmark(config: BenchConfig) -> BenchResults:
     """Measure every selected codec on every image, then write the JSON/Markdown/plots."""
-    from .report import write_outputs
-
     start = time.perf_counter()
-    codec_registry.OUR_OPTIONS.update(preset=config.preset, device=config.device)
+    ours = config.our_options()
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jsonl = out_dir / RESULTS_JSONL
@@ -290,7 +209,7 @@ def run_benchmark(config: BenchConfig) -> BenchResults:
             runnable.append(spec)
 
     wanted = [
-        WorkItem(str(p), spec.name, s)
+        WorkItem(str(p), spec.name, s, ours)
         for spec in runnable
         for s in settings_for(spec, config)
         for p in images
