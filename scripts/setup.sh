@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/demo.sh and scripts/test.sh: a virtual environment in .venv with
-# the package (editable) and all its extras. Re-running is cheap: pip runs again only when
-# pyproject.toml changed. Set NM_PYTHON to choose the interpreter (default: python3).
+# the package (editable, with its C extensions built in place) and all its extras. Re-running
+# is cheap: pip runs again only when pyproject.toml, setup.py or the C sources changed. Set
+# NM_PYTHON to choose the interpreter (default: python3).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -11,7 +12,10 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 stamp="$venv/.neural-memory-installed"
-want="$(sha256sum "$root/pyproject.toml" | cut -d' ' -f1)"
+# re-install when the dependencies or the native sources change: an editable install does not
+# rebuild the C extensions (setup.py) on its own
+want="$(cd "$root" && { cat pyproject.toml setup.py 2>/dev/null; find native src -name '*.[ch]' \
+  -not -path '*/fuzz/*' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet -e "$root[all]"

@@ -1,0 +1,132 @@
+/*
+ * nmem.h -- the neural-memory native core (C11, no dependencies beyond the C library).
+ *
+ * Reads `.nmem` files (docs/FORMAT.md) and decodes the lossy engine's payload (docs/lossy.md)
+ * bit-exactly: every value that decides a probability or a pixel is an integer, so a file
+ * decodes to the same pixels on every machine and in every build (Python, C, WebAssembly).
+ *
+ * Design rules, so that the same sources build for WebAssembly and other hosts:
+ *   - no stdio, no global state, no threads: every function is reentrant;
+ *   - the caller owns the input and (for the low-level calls) the output buffer; the library
+ *     mallocs only the working memory a call needs and frees it before returning, except
+ *     nmem_decode(), whose image the caller releases with nmem_image_free();
+ *   - errors are a status code plus a static message (never freed, never formatted);
+ *   - nothing is allocated before the header's dimensions have been checked against the
+ *     caller's pixel limit, and no allocation depends on anything but those dimensions and
+ *     the payload's small architecture header.
+ *
+ * Lossless / near-lossless payloads and the alpha plane of lossy RGBA files are not decoded by
+ * this version of the library yet (NMEM_ERR_UNSUPPORTED); the Python package decodes them.
+ */
+#ifndef NMEM_H
+#define NMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NMEM_LIB_VERSION "0.1.0"
+#define NMEM_FORMAT_VERSION 1       /* the container version this build reads */
+#define NMEM_LOSSY_PAYLOAD_VERSION 2 /* the lossy payload version this build reads */
+
+#define NMEM_MAX_SECTIONS 64
+#define NMEM_MAX_SIDE 65536u                    /* format limit on width and height */
+#define NMEM_FORMAT_MAX_PIXELS (1ull << 28)      /* format limit on width * height */
+/* Default decode limit on width * height (stored and requested output size): 64 Mpixel,
+ * e.g. 8192 x 8192. A lossy decode needs about 4.3 bytes per pixel and per latent grid of
+ * level >= 1 at a quarter of the pixels, plus 4 bytes per level-0 grid pixel: ~30 bytes per
+ * pixel with the default architecture (17 grids), ~2 GB at this limit. */
+#define NMEM_DEFAULT_MAX_PIXELS (1ull << 26)
+
+typedef enum nmem_status {
+    NMEM_OK = 0,
+    NMEM_ERR_ARGUMENT = 1,    /* a NULL pointer, a bad option or a too small output buffer */
+    NMEM_ERR_FORMAT = 2,      /* not an .nmem file, or truncated, corrupted, unsupported version */
+    NMEM_ERR_LIMIT = 3,       /* the stored image is larger than the caller's pixel limit */
+    NMEM_ERR_MEMORY = 4,      /* malloc failed */
+    NMEM_ERR_UNSUPPORTED = 5  /* a valid file this build cannot decode (lossless, alpha) */
+} nmem_status;
+
+/* Filled by every call that can fail (pass NULL if you only want the status). The message is
+ * a static string: valid for the life of the program, never freed by the caller. */
+typedef struct nmem_error {
+    nmem_status status;
+    const char *message;
+} nmem_error;
+
+typedef enum nmem_mode { NMEM_MODE_LOSSY = 0, NMEM_MODE_LOSSLESS = 1, NMEM_MODE_NEAR_LOSSLESS = 2 } nmem_mode;
+
+/* One section of a parsed container: its payload is data[offset .. offset + size). */
+typedef struct nmem_section {
+    char tag[5]; /* 4 ASCII characters and a NUL */
+    size_t offset;
+    size_t size;
+} nmem_section;
+
+/* A parsed container header (docs/FORMAT.md). */
+typedef struct nmem_info {
+    uint32_t version;
+    uint32_t mode;      /* an nmem_mode */
+    uint32_t width;
+    uint32_t height;
+    uint32_t channels;  /* 1, 3 or 4 */
+    uint32_t bit_depth; /* 8 or 16 */
+    uint64_t param;     /* near-lossless error bound k; 0 otherwise (a varint: < 2^35) */
+    uint32_t n_sections;
+    nmem_section sections[NMEM_MAX_SECTIONS];
+} nmem_info;
+
+/* Options of a decode. Zero-initialise (or call nmem_decode_options_init) for the defaults. */
+typedef struct nmem_decode_options {
+    uint64_t max_pixels;  /* limit on width * height; 0 means NMEM_DEFAULT_MAX_PIXELS */
+    uint32_t out_width;   /* lossy only: render at another size; 0, 0 = the stored size */
+    uint32_t out_height;
+} nmem_decode_options;
+
+/* A decoded image: height rows of width * channels bytes (8-bit samples, interleaved). */
+typedef struct nmem_image {
+    uint32_t width;
+    uint32_t height;
+    uint32_t channels;
+    uint8_t *pixels; /* malloc'd by nmem_decode; release with nmem_image_free */
+} nmem_image;
+
+const char *nmem_version(void);
+const char *nmem_status_name(nmem_status status);
+void nmem_decode_options_init(nmem_decode_options *options);
+
+/* Parse and check a whole file (magic, version, header, section table, CRC-32), exactly as the
+ * Python parser does. Reads nothing outside data[0 .. size), allocates nothing. */
+nmem_status nmem_parse(const uint8_t *data, size_t size, nmem_info *info, nmem_error *error);
+
+/* The section with this 4-character tag, or NULL. */
+const nmem_section *nmem_find_section(const nmem_info *info, const char *tag);
+
+/* Output size of a decode of a parsed file with these options (the stored size unless the
+ * options ask for another one). Checks the options and the pixel limit; decodes nothing. */
+nmem_status nmem_output_size(const nmem_info *info, const nmem_decode_options *options,
+                             uint32_t *width, uint32_t *height, uint32_t *channels,
+                             nmem_error *error);
+
+/* Decode a whole lossy file into a new image (release it with nmem_image_free). The sections
+ * must be exactly those docs/FORMAT.md lists for the mode; on failure image->pixels is NULL. */
+nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_options *options,
+                        nmem_image *image, nmem_error *error);
+void nmem_image_free(nmem_image *image);
+
+/* Decode a lossy engine payload (the LOSY section) of a width x height image with 1 or 3
+ * channels into out, which holds out_height * out_width * channels bytes (out_* are the
+ * options' output size, or width x height). */
+nmem_status nmem_lossy_decode(const uint8_t *payload, size_t payload_size, uint32_t width,
+                              uint32_t height, uint32_t channels,
+                              const nmem_decode_options *options, uint8_t *out, size_t out_size,
+                              nmem_error *error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NMEM_H */
