@@ -25,7 +25,7 @@ TOP = 0xFF000000
 
 def new_state() -> np.ndarray:
     """Fresh coder state (x1 = 0, x2 = 2**32 - 1)."""
-    st = np.zeros(132, dtype=np.int64)
+    st = np.zeros(4, dtype=np.int64)
     st[1] = MASK32
     return st
 

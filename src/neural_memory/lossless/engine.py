@@ -37,7 +37,7 @@ from .ols import predict as ols_predict
 from .ols import update as ols_update
 from .predictors import N_INTER, N_SPATIAL, NP_MAX, fetch, inter, spatial
 from .prefetch import aligned_full, prefetch
-from .tables import COST, RECIPROCAL, SQUASH, STRETCH
+from .tables import RECIPROCAL, SQUASH, STRETCH
 
 # decision nodes: 0 zero flag, 1..16 unary, 17..20 sign, 21..80 mantissa (13 + 4 kb + state,
 # kb >= 2). The frequent ones (zero flag, short unary codes; signs, short mantissas) share
@@ -162,7 +162,6 @@ def code_rows(
     apm_ctx,
     abase,
     params,
-    cost_t,
     vacc,
     ols_a,
     ols_b,
@@ -210,7 +209,6 @@ def code_rows(
         apm_ctx,
         abase,
         params,
-        cost_t,
         vacc,
         ols_a,
         ols_b,
@@ -269,7 +267,6 @@ def _rows(
     apm_ctx,
     abase,
     params,
-    cost_t,
     vacc,
     ols_a,
     ols_b,
@@ -599,8 +596,7 @@ def _rows(
                         st,
                         buf,
                         rates,
-                        cost_t,
-                    )
+                                    )
                     if stage == 0:
                         if b:
                             qf = 0
@@ -771,7 +767,6 @@ def run_rows(
         APM_CTX,
         s.abase,
         PARAMS,
-        COST,
         s.vacc,
         s.ols_a,
         s.ols_b,

@@ -108,7 +108,6 @@ def code_decision(
     st: np.ndarray,
     buf: np.ndarray,
     rates: np.ndarray,
-    cost_t: np.ndarray,
 ) -> int:
     """Predict, code (or decode) and learn one bit; returns the bit.
 
@@ -147,8 +146,6 @@ def code_decision(
     elif p > 65512:
         p = 65512
     bit = code_bit(enc, bit, p, st, buf)
-    # diagnostics only (never feeds back into a probability): cost per node, 1/256 bit
-    st[4 + node] += cost_t[(p if bit else 65536 - p) >> 4]
     # learn: each mixer by its own coding-cost gradient, counters, nearer APM knots
     for j in range(nmix):
         w = (msel[j] + node) * ns

@@ -48,7 +48,3 @@ def _build_stretch(squash: np.ndarray) -> np.ndarray:
 SQUASH = _build_squash().astype(np.int16)
 STRETCH = _build_stretch(SQUASH.astype(np.int64)).astype(np.int16)
 RECIPROCAL = (131072 // (2 * np.arange(COUNTER_LIMIT_MAX + 1, dtype=np.int64) + 3)).astype(np.int32)
-
-# Diagnostics only: cost in 1/256 bit of coding an event of probability i/4096. Float is fine
-# here because it is only summed for reports and never influences a probability.
-COST = np.array([int(-np.log2(max(i, 1) / 4096) * 256) for i in range(4097)], dtype=np.int32)
