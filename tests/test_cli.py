@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import neural_memory as nm
 
@@ -82,3 +83,63 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, png_path: Path) -> None
 def test_usage_errors_exit_2() -> None:
     assert run("encode").returncode == 2
     assert run("decode", "x.nmem", "--size", "12by5").returncode == 2
+
+
+def main_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The CLI's ``main`` in this process (for the lossy commands: PyTorch and the JIT caches
+    load once for the whole test run instead of once per subprocess)."""
+    from neural_memory.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_lossy_encode_info_decode(
+    png_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "lossy.nmem"
+    code, stdout, stderr = main_in_process(
+        capsys, "encode", str(png_path), "--lambda", "0.003", "--steps", "20", "-o", str(out)
+    )
+    assert code == 0, stderr
+    assert "lossy" in stdout and "bpp" in stdout and "PSNR" in stdout
+    assert "lossy" in run("info", str(out)).stdout
+    back = tmp_path / "back.png"
+    assert run("decode", str(out), "-o", str(back), "-q").returncode == 0
+    assert nm.load_image(back).shape == nm.load_image(png_path).shape
+
+
+def test_option_errors_name_the_flag(png_path: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "x.nmem")
+    assert_one_line_error(
+        run("encode", str(png_path), "--near-lossless", "256", "-o", out),
+        "--near-lossless K / near= must be at most 255",
+    )
+    assert_one_line_error(
+        run("encode", str(png_path), "--lossless", "--bpp", "1", "-o", out),
+        "--bpp / bpp= applies to lossy mode only",
+    )
+    assert_one_line_error(
+        run("encode", str(png_path), "--lambda", "20", "-o", out), "--lambda / lmbda="
+    )
+    assert run("encode", str(png_path), "--near-lossless", "255", "-o", out, "-q").returncode == 0
+
+
+def test_preset_help_quotes_steps_not_timings() -> None:
+    from neural_memory.options import PRESET_STEPS
+
+    text = " ".join(run("encode", "--help").stdout.split())
+    assert ", ".join(f"{k} {v}" for k, v in PRESET_STEPS.items()) in text
+    assert " min " not in text and "110 s" not in text
+
+
+def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, stdout, stderr = main_in_process(
+        capsys, "demo", "--steps", "3", "--outdir", str(tmp_path / "demo")
+    )
+    assert code == 0, stderr
+    assert "neural-memory lossy" in stdout and "JPEG at the same size" in stdout
+    for name in ("parrots.nmem", "parrots-decoded.png", "parrots-lossless.nmem"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0, name
+    assert (tmp_path / "demo" / "memory" / "face96.nmem").is_file()

@@ -16,8 +16,8 @@ from neural_memory.reconstruct.inpainting import InpaintConfig, inpaint
 __all__ = ["InpaintConfig", "inpaint", "run_memory_demo"]
 
 
-def run_memory_demo(outdir):
+def run_memory_demo(outdir, **options):
     """See :func:`neural_memory.reconstruct.memory_demo.run_memory_demo`."""
     from neural_memory.reconstruct.memory_demo import run_memory_demo as run
 
-    return run(outdir)
+    return run(outdir, **options)
