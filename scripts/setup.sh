@@ -16,8 +16,15 @@ stamp="$venv/.neural-memory-installed"
 # rebuild the C extensions (setup.py) on its own
 want="$(cd "$root" && { cat pyproject.toml setup.py 2>/dev/null; find native src -name '*.[ch]' \
   -not -path '*/fuzz/*' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
+# PyTorch first, the CPU build of the version the figures were measured with: the extras ask
+# only for a range, which a plain pip would fill with a CUDA build of several GB.
+torch_version="2.13.0"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
+  if ! "$venv/bin/python" -c "import sys, torch; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet "torch==$torch_version" \
+      --index-url https://download.pytorch.org/whl/cpu
+  fi
   "$venv/bin/python" -m pip install --quiet -e "$root[all]"
   echo "$want" > "$stamp"
 fi
