@@ -104,3 +104,102 @@ def test_fused_training_step_matches_autograd(mixed):
     assert bits_b == pytest.approx(bits_a, rel=1e-5)
     for a, b in zip(g_b, g_a, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4 * float(b.abs().max()) + 1e-7)
+
+
+# ---- the C kernels (native/train/) against the numba ones ------------------------------------
+tk = pytest.importorskip("neural_memory.lossy.encoding.train_kernels")
+needs_c = pytest.mark.skipif(tk._train_native is None, reason="C training kernels not built")
+C_BACKENDS = ["c", "c-generic"]
+
+
+def _close(a, b, rtol=1e-4):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * float(np.abs(b).max()) + 1e-7)
+
+
+@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
+@pytest.mark.parametrize(
+    ("g_n", "n", "h_n", "c_n"),
+    [(17, 5000, 24, 3), (5, 7, 10, 1), (32, 4099, 13, 3), (17, 192 * 3, 48, 3), (1, 300, 4, 1)],
+)
+def test_c_synthesis_matches_numba(backend, g_n, n, h_n, c_n):
+    """Sizes cover a partial last block, fewer pixels than one vector, hidden widths that are
+    not multiples of the register tile, any G, one or three channels."""
+    rng = np.random.default_rng(g_n * n)
+    feat = rng.normal(size=(g_n, n)).astype(np.float32)
+    target = rng.normal(size=(c_n, n)).astype(np.float32)
+    w1 = (rng.normal(size=(h_n, g_n)) * 0.3).astype(np.float32)
+    b1 = (rng.normal(size=h_n) * 0.1).astype(np.float32)
+    w2 = (rng.normal(size=(c_n, h_n)) * 0.3).astype(np.float32)
+    b2 = rng.normal(size=c_n).astype(np.float32)
+    ref_g, got_g = np.empty_like(feat), np.empty_like(feat)
+    sse_ref, ref = tk.synth_sse(feat, target, w1, b1, w2, b2, 0.01, ref_g, backend="numba")
+    sse, got = tk.synth_sse(feat, target, w1, b1, w2, b2, 0.01, got_g, backend=backend)
+    assert sse == pytest.approx(sse_ref, rel=1e-5)
+    for a, b in zip([*got, got_g], [*ref, ref_g], strict=True):
+        assert a.shape == b.shape
+        _close(a, b)
+    sse_fwd, _ = tk.synth_sse(feat, target, w1, b1, w2, b2, 0.01, None, backend=backend)
+    assert sse_fwd == pytest.approx(sse_ref, rel=1e-5)
+
+
+@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
+@pytest.mark.parametrize("a_n", [16, 12, 32])
+@pytest.mark.parametrize("scale", [0.01, 0.0])
+def test_c_rate_matches_numba(backend, a_n, scale):
+    from neural_memory.lossy.decoding.arm import CTX_OFFSETS, PARENT_OFFSETS
+
+    rng = np.random.default_rng(a_n)
+    shapes = [(37, 53), (19, 27), (10, 14), (130, 90), (5, 3)]
+    grids = [(rng.normal(size=s) * 3).astype(np.float32) for s in shapes]
+    parents = [1, 2, -1, -1, 2]
+    n_ctx = CTX_OFFSETS.shape[0] + PARENT_OFFSETS.shape[0]
+    layers = []
+    for n_out, n_in in ((a_n, n_ctx), (a_n, a_n), (2, a_n)):
+        w = (rng.normal(size=(n_out, n_in)) * 0.3).astype(np.float32)
+        layers.append((w, (rng.normal(size=n_out) * 0.1).astype(np.float32)))
+    for strides, phases in (
+        ([1] * 5, [(0, 0)] * 5),
+        ([2, 1, 1, 2, 1], [(1, 0), (0, 0), (0, 0), (0, 1), (0, 0)]),
+    ):
+        args = (grids, parents, strides, phases, layers, (-3.5, 3.4), scale)
+        offs = (CTX_OFFSETS, PARENT_OFFSETS)
+        bits_ref, gg_ref, gl_ref = tk.arm_rate(*args, *offs, backend="numba")
+        bits, gg, gl = tk.arm_rate(*args, *offs, backend=backend)
+        assert bits == pytest.approx(bits_ref, rel=1e-5)
+        for a, b in zip(gg + gl, gg_ref + gl_ref, strict=True):
+            assert a.shape == b.shape
+            _close(a, b, 1e-3 if backend == "c-generic" else 1e-4)
+
+
+@pytest.mark.parametrize("backend", ["numba", *(["c"] if tk._train_native else [])])
+def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
+    """Same image, options and seed: the same bytes on 1 and 2 threads (numba's, torch's and
+    the C kernels' pool), issue 15 point 4."""
+    import numba
+
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.encoder import fit
+    from neural_memory.lossy.encoding.presets import grids
+    from neural_memory.lossy.encoding.train import TrainConfig
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has a single thread here")
+    monkeypatch.setattr(tk, "BACKEND", backend)
+    yy, xx = np.mgrid[0:40, 0:52]
+    img = np.stack([(xx * 9) % 256, (yy * 7 + xx * 3) % 256, 128 + 60 * np.sin(xx / 3.0)], -1)
+    img = img.astype(np.uint8)
+    arch = ArchConfig(grids(3), 8, (12,), 3)
+    old = numba.get_num_threads(), torch.get_num_threads()
+    payloads = []
+    try:
+        for n in (1, 2):
+            numba.set_num_threads(n)
+            torch.set_num_threads(n)
+            assert tk.threads() == n
+            payloads.append(fit(img, arch, TrainConfig(steps=25), lmbda=1e-3, seed=0))
+    finally:
+        numba.set_num_threads(old[0])
+        torch.set_num_threads(old[1])
+    assert payloads[0] == payloads[1]

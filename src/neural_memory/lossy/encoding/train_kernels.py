@@ -13,11 +13,20 @@ These kernels only train: the decoder is the integer path of fixed_point.py. The
 with the PyTorch forward of model.py to float32 rounding (a test checks the value and the
 gradients), so that CUDA training (PyTorch) and CPU training (here) optimise the same loss.
 
-Reductions (the weight gradients and the squared error) are summed per thread over a fixed
-split of the pixel blocks, so results depend on the thread count only through float rounding.
+The synthesis and rate kernels also exist in C (native/train/, module ``_train_native``:
+AVX2/FMA register-tiled, chosen at run time, with a plain C fallback); ``BACKEND`` says which
+ones run, the numba ones staying the fallback and the reference of the tests.
+
+Reductions (the weight gradients, the squared error, the bits) are summed over a fixed split
+of the work into parts (SYNTH_PARTS, ARM_PARTS) whatever the number of threads, and the
+parts added in order, so the results do not depend on the thread count.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -25,7 +34,28 @@ from numba import njit, prange
 
 from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
 
+try:  # the C versions of the synthesis and rate kernels (native/train/, built by setup.py)
+    from neural_memory.lossy.encoding import _train_native
+except ImportError:  # not built: the numba kernels below do the same work, slower
+    _train_native = None
+
+# Which kernels synth_sse and arm_rate run: "c" (AVX2/FMA if the CPU has it, else plain C),
+# "c-generic" (plain C only), or "numba". NM_TRAIN_KERNELS chooses; by default "c" where the
+# extension is built and the CPU has AVX2 + FMA (2-3x faster than numba per step), else numba
+# (which vectorises for the host CPU, faster than the plain C loops).
+_FAST_C = _train_native is not None and _train_native.simd() == "avx2"
+BACKEND = os.environ.get("NM_TRAIN_KERNELS", "c" if _FAST_C else "numba")
+if BACKEND not in ("c", "c-generic", "numba") or (BACKEND != "numba" and _train_native is None):
+    BACKEND = "numba"
+
 BLOCK = 256  # pixels per synthesis block: 24 hidden x 256 x 4 B = 24 KB, inside L1/L2
+# Reductions (gradient sums) run over a fixed number of parts, never over "one part per
+# thread": a float sum split by thread count changed the encoded bytes between 1 and 2
+# threads (654 B vs 714 B on one test image). Parts are spread over whatever threads numba
+# has; 8 synthesis parts keep 2-8 threads busy, the ARM's 4 parts bound its per-part
+# gradient grids (4 copies of all latents: 13 MB for a Kodak image).
+SYNTH_PARTS = 8
+ARM_PARTS = 4
 _TE = tuple(t / 256.0 for t in TAPS_EVEN)
 _TO = tuple(t / 256.0 for t in TAPS_ODD)
 
@@ -382,14 +412,16 @@ def synth_sse(
     b2: np.ndarray,
     scale: float,
     grad_feat: np.ndarray | None,
+    backend: str | None = None,
 ) -> tuple[float, list[np.ndarray]]:
     """Sum of squared errors of ``relu(w1 @ feat + b1) @ w2 + b2`` against ``target`` (all
     pixels; feat (G, N), target (C, N), weights in nn.Linear layout), and with ``grad_feat``
     given, the gradients of ``scale * SSE``: written into ``grad_feat`` and returned for
     [w1, b1, w2, b2].
 
-    Each thread sums a contiguous range of pixel blocks, so the result depends on the thread
-    count only through float rounding.
+    The pixel blocks are split into SYNTH_PARTS contiguous ranges whatever the thread count,
+    each summed in order and the partial sums added in part order, so the result is the
+    same on any number of threads (deterministic encoding).
 
     >>> import numpy as np
     >>> f, t = np.ones((2, 5), np.float32), np.zeros((1, 5), np.float32)
@@ -398,6 +430,9 @@ def synth_sse(
     >>> synth_sse(f, t, w1, b1, w2, b2, 1.0, None)[0]  # each pixel predicts 6
     180.0
     """
+    backend = backend or BACKEND
+    if backend != "numba":
+        return _synth_sse_c(feat, target, w1, b1, w2, b2, scale, grad_feat, backend)
     h_n = w1.shape[0]
     pad = -h_n % 4  # zero hidden units: relu(0) = 0 and no weight reads them
     if pad:
@@ -408,7 +443,7 @@ def synth_sse(
     out = grad_feat if want else np.empty((1, 1), np.float32)
     sse, gw1, gb1, gw2, gb2 = _synth_sse_kernel(
         feat, target, np.ascontiguousarray(w1), b1, np.ascontiguousarray(w2), b2,
-        scale, want, out, numba.get_num_threads(),
+        scale, want, out, SYNTH_PARTS,
     )  # fmt: skip
     return float(sse), [gw1[:h_n], gb1[:h_n], gw2[:, :h_n], gb2]
 
@@ -620,6 +655,7 @@ def arm_rate(
     scale: float,
     ctx_offsets: np.ndarray,
     parent_offsets: np.ndarray,
+    backend: str | None = None,
 ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
     """Estimated bits of the latents under the float ARM (model.rate_bits): each grid at the
     positions ``phase + stride * (i, j)``, weighted by (grid size / positions); with ``scale``
@@ -652,11 +688,18 @@ def arm_rate(
         weights[g] = grid.size / max(1, len(rows) * cols)
         tasks += [(g, y) for y in rows]
         sizes += [cols] * len(rows)
-    # split the tasks into equal numbers of positions per thread (rows differ 100-fold)
-    n_thr = numba.get_num_threads()
+    # split the tasks into ARM_PARTS parts of equal position counts (rows differ 100-fold)
     cum = np.cumsum([0, *sizes])
-    bounds = np.searchsorted(cum, np.linspace(0, cum[-1], n_thr + 1)).astype(np.int64)
+    bounds = np.searchsorted(cum, np.linspace(0, cum[-1], ARM_PARTS + 1)).astype(np.int64)
     bounds[0], bounds[-1] = 0, len(tasks)
+    backend = backend or BACKEND
+    if backend != "numba":
+        bits, g_flat, g_layers = _arm_rate_c(
+            flat, offs, shapes, parents, strides, phases, weights, tasks, bounds, layers,
+            logb_range, scale, ctx_offsets, parent_offsets, backend,
+        )  # fmt: skip
+        g_grids = [g_flat[offs[i] : offs[i + 1]].reshape(g.shape) for i, g in enumerate(grids)]
+        return bits, g_grids, g_layers
     (w0, b0), (w1, b1), (w2, b2) = layers
     out = _arm_rate_kernel(
         flat, offs[:-1].copy(), shapes, np.array(parents, np.int64),
@@ -669,3 +712,116 @@ def arm_rate(
     bits, g_flat, gw0, gb0, gw1, gb1, gw2, gb2 = out
     g_grids = [g_flat[offs[i] : offs[i + 1]].reshape(grid.shape) for i, grid in enumerate(grids)]
     return float(bits), g_grids, [gw0.T, gb0, gw1.T, gb1, gw2.T, gb2]
+
+
+# ---- the C kernels (native/train/) ---------------------------------------------------------
+# Each call of the extension computes one part (a fixed range of pixel blocks or ARM tasks)
+# with the GIL released; parts run on a small thread pool and their sums are added in part
+# order, so the result does not depend on the number of threads.
+_POOL: ThreadPoolExecutor | None = None
+
+
+def threads() -> int:
+    """Threads for the C kernels: numba's thread count, capped by torch's when torch is in
+    use (the encoder's ``threads`` option sets torch's)."""
+    n = numba.get_num_threads()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        n = min(n, torch.get_num_threads())
+    return max(1, n)
+
+
+def _run_parts(fn, n_parts: int) -> list:
+    """[fn(0), ..., fn(n_parts - 1)], on up to threads() threads."""
+    global _POOL
+    n = min(threads(), n_parts)
+    if n <= 1:
+        return [fn(i) for i in range(n_parts)]
+    if _POOL is None or _POOL._max_workers != n:
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        _POOL = ThreadPoolExecutor(n, thread_name_prefix="nm-train")
+    return list(_POOL.map(fn, range(n_parts)))
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32)
+
+
+def _in_order(rows: np.ndarray) -> np.ndarray:
+    """Sum of the rows of (parts, ...) in part order."""
+    total = rows[0].copy()
+    for r in rows[1:]:
+        total += r
+    return total
+
+
+def _synth_sse_c(feat, target, w1, b1, w2, b2, scale, grad_feat, backend):
+    """synth_sse in the C kernel: SYNTH_PARTS parts of whole blocks of SYN_BLOCK pixels."""
+    nat = _train_native
+    g_n, n = feat.shape
+    h_n, c_n = w1.shape[0], w2.shape[0]
+    feat, target = _f32(feat), _f32(target)
+    w1, b1, w2, b2 = _f32(w1), _f32(b1), _f32(w2), _f32(b2)
+    if grad_feat is not None and not (
+        grad_feat.flags.c_contiguous and grad_feat.dtype == np.float32
+    ):
+        raise ValueError("grad_feat must be a contiguous float32 array")
+    n_blocks = -(-n // nat.SYN_BLOCK)
+    per = -(-n_blocks // SYNTH_PARTS)
+    bounds = [min(n_blocks, t * per) for t in range(SYNTH_PARTS + 1)]
+    sizes = (h_n * g_n, h_n, c_n * h_n, c_n)
+    outs = np.zeros((SYNTH_PARTS, sum(sizes)), np.float32)
+    generic = backend == "c-generic"
+
+    def part(t: int) -> float:
+        return nat.synth_part(
+            feat, target, w1, b1, w2, b2, grad_feat, outs[t], g_n, c_n, h_n, n,
+            bounds[t], bounds[t + 1], float(scale), generic,
+        )  # fmt: skip
+
+    sse = 0.0
+    for s in _run_parts(part, SYNTH_PARTS):
+        sse += s
+    tot = _in_order(outs)
+    cut = np.cumsum(sizes)[:-1]
+    gw1, gb1, gw2, gb2 = np.split(tot, cut)
+    return sse, [gw1.reshape(h_n, g_n), gb1, gw2.reshape(c_n, h_n), gb2]
+
+
+def _arm_rate_c(
+    flat, offs, shapes, parents, strides, phases, weights, tasks, bounds, layers,
+    logb_range, scale, ctx_offsets, parent_offsets, backend,
+):  # fmt: skip
+    """arm_rate's kernel in C: ARM_PARTS parts of tasks, each with its own gradient grids."""
+    nat = _train_native
+    (w0, b0), (w1, b1), (w2, b2) = ((_f32(w), _f32(b)) for w, b in layers)
+    a_n, n_ctx = w0.shape
+    i64 = np.int64
+    tables = (
+        _f32(flat), np.ascontiguousarray(offs[:-1], i64), np.ascontiguousarray(shapes, i64),
+        np.array(parents, i64), np.array(strides, i64),
+        np.array(phases, i64).reshape(-1, 2), _f32(weights),
+        np.array(tasks, i64).reshape(-1, 2), np.ascontiguousarray(ctx_offsets, i64),
+        np.ascontiguousarray(parent_offsets, i64),
+    )  # fmt: skip
+    want = scale != 0.0
+    g_parts = np.zeros((ARM_PARTS, flat.shape[0]), np.float32) if want else None
+    sizes = (n_ctx * a_n, a_n, a_n * a_n, a_n, a_n * 2, 2)
+    outs = np.zeros((ARM_PARTS, sum(sizes)), np.float32)
+    generic = backend == "c-generic"
+    lo, hi = float(logb_range[0]), float(logb_range[1])
+
+    def part(t: int) -> float:
+        return nat.arm_part(
+            *tables, w0, b0, w1, b1, w2, b2, None if g_parts is None else g_parts[t], outs[t],
+            a_n, int(bounds[t]), int(bounds[t + 1]), lo, hi, float(scale), generic,
+        )  # fmt: skip
+
+    bits = 0.0
+    for b in _run_parts(part, ARM_PARTS):
+        bits += b
+    g_flat = _in_order(g_parts) if want else np.zeros(flat.shape[0], np.float32)
+    gw0, gb0, gw1, gb1, gw2, gb2 = np.split(_in_order(outs), np.cumsum(sizes)[:-1])
+    gw0, gw1, gw2 = gw0.reshape(n_ctx, a_n), gw1.reshape(a_n, a_n), gw2.reshape(a_n, 2)
+    return bits, g_flat, [gw0.T, gb0, gw1.T, gb1, gw2.T, gb2]

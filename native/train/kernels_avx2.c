@@ -1,0 +1,320 @@
+/* AVX2/FMA building blocks of the training kernels (see nm_train.h). Compiled for any x86
+ * target with per-function target attributes; nm_ops_select uses them only on a CPU that
+ * reports AVX2 and FMA.
+ *
+ * Register tiling: `dense` keeps a tile of 3 pixel vectors x 4 outputs (12 accumulators) in
+ * registers; per input row it loads 3 vectors and broadcasts 4 weights, 7 loads for 12 FMAs.
+ * `outer` keeps 4 x 3 weight-gradient accumulators over all pixels of a block: per pixel
+ * vector it loads 3 + 4 vectors for 12 FMAs, and touches memory (the lanes) once per block. */
+#include "nm_train.h"
+
+#if defined(NM_HAVE_AVX2)
+
+#include <immintrin.h>
+
+#define AVX2_FN static __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+
+/* ---- dense: Y = act(bias + W^T X) ------------------------------------------------------------ */
+
+AVX2_INLINE void dense_tile(const int NP, const int NJ, const float *X, ptrdiff_t ldx, int n_in,
+                            const float *W, ptrdiff_t ldw, const float *bias, int relu,
+                            const float *mask, ptrdiff_t ldm, float *Y, ptrdiff_t ldy) {
+    __m256 acc[3][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; j++) {
+        const __m256 b = bias ? _mm256_set1_ps(bias[j]) : _mm256_setzero_ps();
+#pragma GCC unroll 3
+        for (int p = 0; p < NP; p++) acc[p][j] = b;
+    }
+    for (int k = 0; k < n_in; k++) {
+        __m256 x[3];
+#pragma GCC unroll 3
+        for (int p = 0; p < NP; p++) x[p] = _mm256_loadu_ps(X + k * ldx + 8 * p);
+#pragma GCC unroll 4
+        for (int j = 0; j < NJ; j++) {
+            const __m256 w = _mm256_broadcast_ss(W + k * ldw + j);
+#pragma GCC unroll 3
+            for (int p = 0; p < NP; p++) acc[p][j] = _mm256_fmadd_ps(x[p], w, acc[p][j]);
+        }
+    }
+    const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int j = 0; j < NJ; j++) {
+#pragma GCC unroll 3
+        for (int p = 0; p < NP; p++) {
+            __m256 v = acc[p][j];
+            if (relu) v = _mm256_max_ps(v, zero);
+            if (mask) {
+                const __m256 keep = _mm256_cmp_ps(_mm256_loadu_ps(mask + j * ldm + 8 * p), zero, _CMP_GT_OQ);
+                v = _mm256_and_ps(v, keep);
+            }
+            _mm256_storeu_ps(Y + j * ldy + 8 * p, v);
+        }
+    }
+}
+
+#define DENSE_CASE(np, nj)                                                                    \
+    case (np) * 8 + (nj):                                                                     \
+        dense_tile(np, nj, X + 8 * v, ldx, n_in, W + j, ldw, bias ? bias + j : NULL, relu,    \
+                   mask ? mask + j * ldm + 8 * v : NULL, ldm, Y + j * ldy + 8 * v, ldy);        \
+        break;
+
+AVX2_FN void dense_avx2(const float *X, ptrdiff_t ldx, int n_in, const float *W, ptrdiff_t ldw,
+                        int n_out, const float *bias, int relu, const float *mask, ptrdiff_t ldm,
+                        float *Y, ptrdiff_t ldy, int nv) {
+    for (int v = 0; v < nv; v += 3) {
+        const int np = nv - v < 3 ? nv - v : 3;
+        for (int j = 0; j < n_out; j += 4) {
+            const int nj = n_out - j < 4 ? n_out - j : 4;
+            switch (np * 8 + nj) {
+                DENSE_CASE(3, 4)
+                DENSE_CASE(3, 3)
+                DENSE_CASE(3, 2)
+                DENSE_CASE(3, 1)
+                DENSE_CASE(2, 4)
+                DENSE_CASE(2, 3)
+                DENSE_CASE(2, 2)
+                DENSE_CASE(2, 1)
+                DENSE_CASE(1, 4)
+                DENSE_CASE(1, 3)
+                DENSE_CASE(1, 2)
+                DENSE_CASE(1, 1)
+                default:
+                    break;
+            }
+        }
+    }
+}
+
+/* ---- outer: lanes += Y X^T over the pixels ------------------------------------------------- */
+
+AVX2_INLINE void outer_tile(const int NY, const int NX, const float *Y, ptrdiff_t ldy,
+                            const float *X, ptrdiff_t ldx, int nv, float *L, ptrdiff_t ldl) {
+    __m256 acc[4][3];
+#pragma GCC unroll 4
+    for (int i = 0; i < NY; i++)
+#pragma GCC unroll 3
+        for (int q = 0; q < NX; q++) acc[i][q] = _mm256_setzero_ps();
+    for (int v = 0; v < nv; v++) {
+        __m256 x[3];
+#pragma GCC unroll 3
+        for (int q = 0; q < NX; q++) x[q] = _mm256_loadu_ps(X + q * ldx + 8 * v);
+#pragma GCC unroll 4
+        for (int i = 0; i < NY; i++) {
+            const __m256 y = _mm256_loadu_ps(Y + i * ldy + 8 * v);
+#pragma GCC unroll 3
+            for (int q = 0; q < NX; q++) acc[i][q] = _mm256_fmadd_ps(y, x[q], acc[i][q]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NY; i++)
+#pragma GCC unroll 3
+        for (int q = 0; q < NX; q++) {
+            float *l = L + (i * ldl + q) * 8;
+            _mm256_storeu_ps(l, _mm256_add_ps(_mm256_loadu_ps(l), acc[i][q]));
+        }
+}
+
+#define OUTER_CASE(ny, nx)                                                                   \
+    case (ny) * 8 + (nx):                                                                    \
+        outer_tile(ny, nx, Y + i * ldy, ldy, X + q * ldx, ldx, nv, L + (i * ldl + q) * 8, ldl); \
+        break;
+
+AVX2_FN void outer_avx2(const float *Y, ptrdiff_t ldy, int n_y, const float *X, ptrdiff_t ldx,
+                        int n_x, int nv, float *L, ptrdiff_t ldl) {
+    for (int i = 0; i < n_y; i += 4) {
+        const int ny = n_y - i < 4 ? n_y - i : 4;
+        for (int q = 0; q < n_x; q += 3) {
+            const int nx = n_x - q < 3 ? n_x - q : 3;
+            switch (ny * 8 + nx) {
+                OUTER_CASE(4, 3)
+                OUTER_CASE(4, 2)
+                OUTER_CASE(4, 1)
+                OUTER_CASE(3, 3)
+                OUTER_CASE(3, 2)
+                OUTER_CASE(3, 1)
+                OUTER_CASE(2, 3)
+                OUTER_CASE(2, 2)
+                OUTER_CASE(2, 1)
+                OUTER_CASE(1, 3)
+                OUTER_CASE(1, 2)
+                OUTER_CASE(1, 1)
+                default:
+                    break;
+            }
+        }
+    }
+}
+
+/* ---- backout: backward of the small output layer through the ReLU ------------------------- */
+
+AVX2_INLINE void backout_n(const int NC, float *H, ptrdiff_t ldh, int n_h, const float *G,
+                           ptrdiff_t ldg, const float *W, int nv, float *Lw, float *Lb) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int k = 0; k < n_h; k++) {
+        __m256 w[4], a[4], bsum = zero;
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) w[c] = _mm256_broadcast_ss(W + c * n_h + k), a[c] = zero;
+        float *h = H + k * ldh;
+        for (int v = 0; v < nv; v++) {
+            const __m256 hv = _mm256_loadu_ps(h + 8 * v);
+            __m256 d = zero;
+#pragma GCC unroll 4
+            for (int c = 0; c < NC; c++) {
+                const __m256 g = _mm256_loadu_ps(G + c * ldg + 8 * v);
+                a[c] = _mm256_fmadd_ps(g, hv, a[c]);
+                d = _mm256_fmadd_ps(w[c], g, d);
+            }
+            d = _mm256_and_ps(d, _mm256_cmp_ps(hv, zero, _CMP_GT_OQ));
+            bsum = _mm256_add_ps(bsum, d);
+            _mm256_storeu_ps(h + 8 * v, d);
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            float *l = Lw + (c * n_h + k) * 8;
+            _mm256_storeu_ps(l, _mm256_add_ps(_mm256_loadu_ps(l), a[c]));
+        }
+        _mm256_storeu_ps(Lb + k * 8, _mm256_add_ps(_mm256_loadu_ps(Lb + k * 8), bsum));
+    }
+}
+
+AVX2_FN void backout_avx2(float *H, ptrdiff_t ldh, int n_h, const float *G, ptrdiff_t ldg,
+                          int n_c, const float *W, int nv, float *Lw, float *Lb) {
+    switch (n_c) {
+        case 1: backout_n(1, H, ldh, n_h, G, ldg, W, nv, Lw, Lb); break;
+        case 2: backout_n(2, H, ldh, n_h, G, ldg, W, nv, Lw, Lb); break;
+        case 3: backout_n(3, H, ldh, n_h, G, ldg, W, nv, Lw, Lb); break;
+        default: backout_n(4, H, ldh, n_h, G, ldg, W, nv, Lw, Lb); break;
+    }
+}
+
+/* ---- squared error ----------------------------------------------------------------------- */
+
+AVX2_INLINE __m256 valid_lanes(int v, int m) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(m - 8 * v), iota));
+}
+
+AVX2_INLINE double hsum(__m256 v) { /* fixed order: lanes 0..7 as the generic reduce_lanes */
+    float t[8];
+    _mm256_storeu_ps(t, v);
+    float s = 0.0f;
+    for (int i = 0; i < 8; i++) s += t[i];
+    return s;
+}
+
+AVX2_FN double sq_error_avx2(float *O, ptrdiff_t ldo, const float *T, ptrdiff_t ldt, int n_c,
+                             int nv, int m, float two_s, float *Lb) {
+    const __m256 k2 = _mm256_set1_ps(two_s);
+    double total = 0.0;
+    for (int c = 0; c < n_c; c++) {
+        __m256 s = _mm256_setzero_ps(), gsum = _mm256_setzero_ps();
+        for (int v = 0; v < nv; v++) {
+            __m256 e = _mm256_sub_ps(_mm256_loadu_ps(O + c * ldo + 8 * v), _mm256_loadu_ps(T + c * ldt + 8 * v));
+            e = _mm256_and_ps(e, valid_lanes(v, m));
+            s = _mm256_fmadd_ps(e, e, s);
+            const __m256 g = _mm256_mul_ps(k2, e);
+            gsum = _mm256_add_ps(gsum, g);
+            _mm256_storeu_ps(O + c * ldo + 8 * v, g);
+        }
+        total += hsum(s);
+        _mm256_storeu_ps(Lb + c * 8, _mm256_add_ps(_mm256_loadu_ps(Lb + c * 8), gsum));
+    }
+    return total;
+}
+
+/* ---- Laplace bits: exp and log as in Cephes (float, ~1 ulp over the ranges used) ----------- */
+
+AVX2_INLINE __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201E-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+}
+
+AVX2_INLINE __m256 log256(__m256 x) { /* x > 0, normal */
+    const __m256i bits = _mm256_castps_si256(x);
+    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+    __m256 mant = _mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f000000)));
+    const __m256 small = _mm256_cmp_ps(mant, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+    e = _mm256_sub_ps(e, _mm256_and_ps(_mm256_set1_ps(1.0f), small));
+    __m256 z = _mm256_add_ps(_mm256_sub_ps(mant, _mm256_set1_ps(1.0f)), _mm256_and_ps(mant, small));
+    const __m256 zz = _mm256_mul_ps(z, z);
+    __m256 y = _mm256_set1_ps(7.0376836292E-2f);
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.1514610310E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(1.1676998740E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.2420140846E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(1.4249322787E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-1.6668057665E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(2.0000714765E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(-2.4999993993E-1f));
+    y = _mm256_fmadd_ps(y, z, _mm256_set1_ps(3.3333331174E-1f));
+    y = _mm256_mul_ps(_mm256_mul_ps(y, z), zz);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), zz, y);
+    return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(z, y));
+}
+
+AVX2_FN double laplace_avx2(const float *V, const float *MU, const float *LB, int nv, int m,
+                            float logb_lo, float logb_hi, float sw, float *GV, float *GMU,
+                            float *GLB) {
+    const __m256 zero = _mm256_setzero_ps(), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 lo = _mm256_set1_ps(logb_lo), hi = _mm256_set1_ps(logb_hi);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 vsw = _mm256_set1_ps(sw), floor_p = _mm256_set1_ps(1.0f / 65536.0f);
+    __m256 nbits = zero;
+    for (int v = 0; v < nv; v++) {
+        const __m256 valid = valid_lanes(v, m);
+        const __m256 logb = _mm256_loadu_ps(LB + 8 * v);
+        const __m256 inv_b = exp256(_mm256_sub_ps(zero, _mm256_min_ps(_mm256_max_ps(logb, lo), hi)));
+        const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(V + 8 * v), _mm256_loadu_ps(MU + 8 * v));
+        const __m256 u = _mm256_and_ps(d, absmask);
+        const __m256 sgn = _mm256_sub_ps(_mm256_and_ps(one, _mm256_cmp_ps(d, zero, _CMP_GT_OQ)),
+                                         _mm256_and_ps(one, _mm256_cmp_ps(d, zero, _CMP_LT_OQ)));
+        const __m256 u_hi = _mm256_add_ps(u, half), u_lo = _mm256_sub_ps(u, half);
+        const __m256 upper = _mm256_mul_ps(half, exp256(_mm256_sub_ps(zero, _mm256_mul_ps(u_hi, inv_b))));
+        const __m256 a = _mm256_mul_ps(u_lo, inv_b);
+        const __m256 ea = _mm256_mul_ps(half, exp256(_mm256_sub_ps(zero, _mm256_and_ps(a, absmask))));
+        const __m256 lower = _mm256_blendv_ps(_mm256_sub_ps(one, ea), ea, _mm256_cmp_ps(a, zero, _CMP_GT_OQ));
+        const __m256 p = _mm256_sub_ps(lower, upper);
+        const __m256 ok = _mm256_and_ps(valid, _mm256_cmp_ps(p, floor_p, _CMP_GE_OQ));
+        const __m256 dp_du = _mm256_mul_ps(inv_b, _mm256_sub_ps(upper, ea));
+        const __m256 dp_dib = _mm256_fmsub_ps(u_hi, upper, _mm256_mul_ps(u_lo, ea));
+        const __m256 p_safe = _mm256_blendv_ps(one, p, ok);
+        const __m256 k = _mm256_div_ps(_mm256_set1_ps(-1.44269504088896341f), p_safe);
+        const __m256 g_u = _mm256_mul_ps(k, dp_du);
+        const __m256 in_range = _mm256_and_ps(_mm256_cmp_ps(logb, lo, _CMP_GE_OQ), _mm256_cmp_ps(logb, hi, _CMP_LE_OQ));
+        const __m256 g_logb = _mm256_and_ps(in_range, _mm256_mul_ps(_mm256_mul_ps(k, dp_dib), _mm256_sub_ps(zero, inv_b)));
+        const __m256 nb = _mm256_mul_ps(log256(p_safe), _mm256_set1_ps(-1.44269504088896341f));
+        nbits = _mm256_add_ps(nbits, _mm256_blendv_ps(_mm256_and_ps(valid, _mm256_set1_ps(16.0f)), nb, ok));
+        const __m256 gv = _mm256_and_ps(ok, _mm256_mul_ps(vsw, _mm256_mul_ps(g_u, sgn)));
+        _mm256_storeu_ps(GV + 8 * v, gv);
+        _mm256_storeu_ps(GMU + 8 * v, _mm256_sub_ps(zero, gv));
+        _mm256_storeu_ps(GLB + 8 * v, _mm256_and_ps(ok, _mm256_mul_ps(vsw, g_logb)));
+    }
+    return hsum(nbits);
+}
+
+AVX2_FN void rowsum_avx2(const float *R, int nv, float *S) {
+    __m256 s = _mm256_loadu_ps(S);
+    for (int v = 0; v < nv; v++) s = _mm256_add_ps(s, _mm256_loadu_ps(R + 8 * v));
+    _mm256_storeu_ps(S, s);
+}
+
+const nm_ops nm_ops_avx2 = {dense_avx2, outer_avx2, backout_avx2, sq_error_avx2, laplace_avx2, rowsum_avx2};
+
+#else
+typedef int nm_no_avx2; /* ISO C forbids an empty translation unit */
+#endif

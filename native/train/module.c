@@ -1,0 +1,208 @@
+/* Python binding of the training kernels: neural_memory.lossy.encoding._train_native.
+ *
+ * Arrays come in through the buffer protocol (no NumPy headers needed to build): C-contiguous
+ * float32 ('f') or int64 ('l'/'q', 8 bytes) buffers, checked for size. Each call computes one
+ * part (a range of pixel blocks or ARM tasks) with the GIL released, so a Python thread pool
+ * runs parts in parallel; the caller adds the parts' results in part order. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "nm_train.h"
+
+typedef struct {
+    Py_buffer views[24];
+    int n;
+} bufset;
+
+static void release_all(bufset *b) {
+    for (int i = 0; i < b->n; i++) PyBuffer_Release(&b->views[i]);
+    b->n = 0;
+}
+
+/* kind 'f': float32, 'i': int64. Returns the data pointer or NULL with an exception set. */
+static void *get(bufset *b, PyObject *obj, char kind, Py_ssize_t min_items, int writable,
+                 const char *name) {
+    Py_buffer *v = &b->views[b->n];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, v, flags) < 0) return NULL;
+    b->n++;
+    const char *fmt = v->format ? v->format : "B";
+    if (*fmt == '<' || *fmt == '=' || *fmt == '@') fmt++;
+    int ok = kind == 'f' ? (fmt[0] == 'f' && fmt[1] == 0 && v->itemsize == 4)
+                         : ((fmt[0] == 'l' || fmt[0] == 'q') && fmt[1] == 0 && v->itemsize == 8);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous %s array", name,
+                     kind == 'f' ? "float32" : "int64");
+        return NULL;
+    }
+    if (v->len / v->itemsize < min_items) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd items, expected at least %zd", name,
+                     v->len / v->itemsize, min_items);
+        return NULL;
+    }
+    return v->buf;
+}
+
+#define GET(var, type, obj, kind, count, writable)                         \
+    var = (type)get(&bs, obj, kind, (Py_ssize_t)(count), writable, #var); \
+    if (!var) goto fail;
+
+static PyObject *synth_part(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *o_feat, *o_target, *o_w1, *o_b1, *o_w2, *o_b2, *o_grad, *o_out;
+    int g_n, c_n, h_n, generic;
+    long long n, blk0, blk1;
+    float scale;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOiiiLLLfp", &o_feat, &o_target, &o_w1, &o_b1, &o_w2,
+                          &o_b2, &o_grad, &o_out, &g_n, &c_n, &h_n, &n, &blk0, &blk1, &scale,
+                          &generic))
+        return NULL;
+    if (g_n < 1 || g_n > 256 || c_n < 1 || c_n > 4 || h_n < 1 || h_n > 1024 || n < 0 || blk0 < 0 ||
+        blk1 < blk0 || blk1 * (long long)NM_SYN_BLOCK - n >= NM_SYN_BLOCK) {
+        PyErr_SetString(PyExc_ValueError, "synth_part: bad sizes");
+        return NULL;
+    }
+    bufset bs = {.n = 0};
+    nm_synth_args a = {.n = n, .g_n = g_n, .c_n = c_n, .h_n = h_n, .scale = scale};
+    float *out;
+    GET(a.feat, const float *, o_feat, 'f', (long long)g_n * n, 0)
+    GET(a.target, const float *, o_target, 'f', (long long)c_n * n, 0)
+    GET(a.w1, const float *, o_w1, 'f', h_n * g_n, 0)
+    GET(a.b1, const float *, o_b1, 'f', h_n, 0)
+    GET(a.w2, const float *, o_w2, 'f', c_n * h_n, 0)
+    GET(a.b2, const float *, o_b2, 'f', c_n, 0)
+    GET(out, float *, o_out, 'f', h_n * g_n + h_n + c_n * h_n + c_n, 1)
+    a.grad_feat = NULL;
+    if (o_grad != Py_None) {
+        GET(a.grad_feat, float *, o_grad, 'f', (long long)g_n * n, 1)
+    }
+    double sse = 0.0;
+    int rc;
+    const nm_ops *ops = nm_ops_select(generic);
+    Py_BEGIN_ALLOW_THREADS
+    rc = nm_synth_part(&a, blk0, blk1, out, &sse, ops);
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    if (rc) return PyErr_NoMemory();
+    return PyFloat_FromDouble(sse);
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
+static PyObject *arm_part(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *o[18];
+    int a_n, generic;
+    long long t0, t1;
+    float lo, hi, scale;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOiLLfffp", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
+                          &o[14], &o[15], &o[16], &o[17], &a_n, &t0, &t1, &lo, &hi, &scale,
+                          &generic))
+        return NULL;
+    /* flat, offs, shapes, parents, strides, phases, weights, tasks, ctx_off, par_off,
+       w0, b0, w1, b1, w2, b2, g_flat (or None), out */
+    bufset bs = {.n = 0};
+    nm_arm_args a = {.a_n = a_n, .logb_lo = lo, .logb_hi = hi, .scale = scale};
+    Py_buffer probe;
+    if (PyObject_GetBuffer(o[0], &probe, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    const Py_ssize_t n_flat = probe.len / 4;
+    PyBuffer_Release(&probe);
+    if (PyObject_GetBuffer(o[1], &probe, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    const Py_ssize_t n_grids = probe.len / 8;
+    PyBuffer_Release(&probe);
+    if (PyObject_GetBuffer(o[8], &probe, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    const int n_sp = (int)(probe.len / 16);
+    PyBuffer_Release(&probe);
+    if (PyObject_GetBuffer(o[9], &probe, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    const int n_par = (int)(probe.len / 16);
+    PyBuffer_Release(&probe);
+    const int n_ctx = n_sp + n_par;
+    if (a_n < 1 || a_n > 256 || n_ctx < 1 || n_ctx > 256 || t0 < 0 || t1 < t0 || n_flat >= INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "arm_part: bad sizes");
+        return NULL;
+    }
+    a.n_sp = n_sp, a.n_par = n_par;
+    float *out;
+    GET(a.flat, const float *, o[0], 'f', n_flat, 0)
+    GET(a.offs, const int64_t *, o[1], 'i', n_grids, 0)
+    GET(a.shapes, const int64_t *, o[2], 'i', 2 * n_grids, 0)
+    GET(a.parents, const int64_t *, o[3], 'i', n_grids, 0)
+    GET(a.strides, const int64_t *, o[4], 'i', n_grids, 0)
+    GET(a.phases, const int64_t *, o[5], 'i', 2 * n_grids, 0)
+    GET(a.weights, const float *, o[6], 'f', n_grids, 0)
+    GET(a.tasks, const int64_t *, o[7], 'i', 2 * t1, 0)
+    GET(a.ctx_off, const int64_t *, o[8], 'i', 2 * n_sp, 0)
+    GET(a.par_off, const int64_t *, o[9], 'i', 2 * n_par, 0)
+    GET(a.w0, const float *, o[10], 'f', a_n * n_ctx, 0)
+    GET(a.b0, const float *, o[11], 'f', a_n, 0)
+    GET(a.w1, const float *, o[12], 'f', a_n * a_n, 0)
+    GET(a.b1, const float *, o[13], 'f', a_n, 0)
+    GET(a.w2, const float *, o[14], 'f', 2 * a_n, 0)
+    GET(a.b2, const float *, o[15], 'f', 2, 0)
+    a.g_flat = NULL;
+    if (o[16] != Py_None) {
+        GET(a.g_flat, float *, o[16], 'f', n_flat, 1)
+    }
+    GET(out, float *, o[17], 'f', n_ctx * a_n + a_n + a_n * a_n + a_n + 2 * a_n + 2, 1)
+    /* indices read from the task and grid tables must stay inside flat */
+    for (Py_ssize_t g = 0; g < n_grids; g++) {
+        const int64_t h = a.shapes[2 * g], w = a.shapes[2 * g + 1], p = a.parents[g];
+        if (h < 1 || w < 1 || a.offs[g] < 0 || a.offs[g] + h * w > n_flat || a.strides[g] < 1 ||
+            a.phases[2 * g + 1] < 0 || a.phases[2 * g + 1] >= w || p >= n_grids) {
+            PyErr_SetString(PyExc_ValueError, "arm_part: bad grid table");
+            goto fail;
+        }
+    }
+    for (long long t = t0; t < t1; t++) {
+        const int64_t g = a.tasks[2 * t], y = a.tasks[2 * t + 1];
+        if (g < 0 || g >= n_grids || y < 0 || y >= a.shapes[2 * g]) {
+            PyErr_SetString(PyExc_ValueError, "arm_part: bad task");
+            goto fail;
+        }
+    }
+    double bits = 0.0;
+    int rc;
+    const nm_ops *ops = nm_ops_select(generic);
+    Py_BEGIN_ALLOW_THREADS
+    rc = nm_arm_part(&a, t0, t1, out, &bits, ops);
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    if (rc) return PyErr_NoMemory();
+    return PyFloat_FromDouble(bits);
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
+static PyObject *simd(PyObject *self, PyObject *noargs) {
+    (void)self, (void)noargs;
+    return PyUnicode_FromString(nm_have_avx2() ? "avx2" : "generic");
+}
+
+static PyMethodDef methods[] = {
+    {"synth_part", synth_part, METH_VARARGS,
+     "synth_part(feat, target, w1, b1, w2, b2, grad_feat|None, out, g_n, c_n, h_n, n, blk0, "
+     "blk1, scale, generic) -> sse of pixel blocks [blk0, blk1); gradients into out"},
+    {"arm_part", arm_part, METH_VARARGS,
+     "arm_part(flat, offs, shapes, parents, strides, phases, weights, tasks, ctx_off, par_off, "
+     "w0, b0, w1, b1, w2, b2, g_flat|None, out, a_n, t0, t1, logb_lo, logb_hi, scale, generic) "
+     "-> bits of tasks [t0, t1)"},
+    {"simd", simd, METH_NOARGS, "the instruction set the kernels use on this CPU"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_train_native",
+                                    "C training kernels of the lossy encoder", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__train_native(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddIntConstant(m, "SYN_BLOCK", NM_SYN_BLOCK) < 0 ||
+              PyModule_AddIntConstant(m, "ARM_CHUNK", NM_ARM_CHUNK) < 0)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,89 @@
+/* Training kernels of the lossy encoder (float32, CPU): the per-pixel synthesis MLP with its
+ * backward pass, and the ARM rate with its backward pass. See train_kernels.py for what they
+ * compute; this is the C version of its numba kernels.
+ *
+ * Layout: every "panel" is a set of rows of float32, one row per feature / hidden unit, the
+ * pixels (positions) of a block along the row, so that 8 consecutive pixels fill one AVX2
+ * register. Reductions over pixels (weight gradients) go into "lanes": 8 float partial sums
+ * per weight, added in a fixed order and reduced at the end of a part, so a part's result
+ * depends only on its pixel range, never on the thread that runs it. */
+#ifndef NM_TRAIN_H
+#define NM_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define NM_HAVE_AVX2 1 /* compiled with target("avx2,fma"), used if the CPU has them */
+#endif
+
+#define NM_SYN_BLOCK 192 /* pixels per synthesis block: 24 vectors of 8 */
+#define NM_ARM_CHUNK 96  /* positions per ARM chunk: 12 vectors of 8 */
+
+/* The building blocks, in a generic C version and an AVX2/FMA version. */
+typedef struct {
+    /* Y[j][px] = act(bias[j] + sum_k W[k * ldw + j] * X[k][px]) for j < n_out, over nv
+     * vectors of 8 pixels; act: ReLU if relu, then zeroed where mask[j][px] <= 0 if mask. */
+    void (*dense)(const float *X, ptrdiff_t ldx, int n_in, const float *W, ptrdiff_t ldw,
+                  int n_out, const float *bias, int relu, const float *mask, ptrdiff_t ldm,
+                  float *Y, ptrdiff_t ldy, int nv);
+    /* L[(i * ldl + q) * 8 + lane] += sum over pixels of Y[i][px] * X[q][px] (px = 8v + lane). */
+    void (*outer)(const float *Y, ptrdiff_t ldy, int n_y, const float *X, ptrdiff_t ldx, int n_x,
+                  int nv, float *L, ptrdiff_t ldl);
+    /* Backward of a small output layer (n_c <= 4 outputs) through a ReLU hidden layer H:
+     * lanes Lw[c * n_h + k] += G[c] * H[k], Lb[k] += D[k], and H[k] is overwritten by
+     * D[k] = (H[k] > 0) * sum_c W[c * n_h + k] * G[c]. */
+    void (*backout)(float *H, ptrdiff_t ldh, int n_h, const float *G, ptrdiff_t ldg, int n_c,
+                    const float *W, int nv, float *Lw, float *Lb);
+    /* Squared error of O (n_c rows, stride ldo) against T (stride ldt) over the first m
+     * pixels: returns the sum; O becomes two_s * error (0 past m), lanes Lb[c] += O[c]. */
+    double (*sq_error)(float *O, ptrdiff_t ldo, const float *T, ptrdiff_t ldt, int n_c, int nv,
+                       int m, float two_s, float *Lb);
+    /* Discretised-Laplace bits of V under (MU, LB) for the first m positions (nv vectors),
+     * returns the sum of bits; writes sw * d/dv, sw * d/dmu, sw * d/dlogb (0 past m). */
+    double (*laplace)(const float *V, const float *MU, const float *LB, int nv, int m,
+                      float logb_lo, float logb_hi, float sw, float *GV, float *GMU, float *GLB);
+    /* S[lane] += R[px] summed over nv vectors (a bias gradient). */
+    void (*rowsum)(const float *R, int nv, float *S);
+} nm_ops;
+
+extern const nm_ops nm_ops_generic;
+#if defined(NM_HAVE_AVX2)
+extern const nm_ops nm_ops_avx2;
+#endif
+const nm_ops *nm_ops_select(int generic);
+int nm_have_avx2(void);
+
+typedef struct {
+    const float *feat;   /* (g_n, n) */
+    const float *target; /* (c_n, n) */
+    float *grad_feat;    /* (g_n, n) or NULL: no gradients */
+    int64_t n;
+    const float *w1, *b1, *w2, *b2; /* (h_n, g_n), (h_n), (c_n, h_n), (c_n) */
+    int g_n, c_n, h_n;
+    float scale;
+} nm_synth_args;
+
+/* Blocks [blk0, blk1) of NM_SYN_BLOCK pixels. out: gw1 (h_n*g_n), gb1 (h_n), gw2 (c_n*h_n),
+ * gb2 (c_n), overwritten. Returns 0, or -1 if memory ran out. */
+int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out, double *sse,
+                  const nm_ops *ops);
+
+typedef struct {
+    const float *flat;
+    const int64_t *offs, *shapes, *parents, *strides, *phases; /* per grid */
+    const float *weights;                                      /* per grid */
+    const int64_t *tasks;                                      /* (n_tasks, 2): grid, row */
+    const int64_t *ctx_off, *par_off;                          /* (n_sp, 2), (n_par, 2) */
+    int n_sp, n_par, a_n;
+    const float *w0, *b0, *w1, *b1, *w2, *b2; /* nn.Linear layout: (a_n, n_ctx), ... (2, a_n) */
+    float logb_lo, logb_hi, scale;
+    float *g_flat; /* gradient grids (flat), or NULL when scale == 0 */
+} nm_arm_args;
+
+/* Tasks [t0, t1). out: gw0 (n_ctx, a_n), gb0, gw1 (a_n, a_n) as (in, out), gb1, gw2 (a_n, 2),
+ * gb2 (2), overwritten. Returns 0, or -1 if memory ran out. */
+int nm_arm_part(const nm_arm_args *a, int64_t t0, int64_t t1, float *out, double *bits,
+                const nm_ops *ops);
+
+#endif
