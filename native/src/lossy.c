@@ -189,14 +189,21 @@ static nmem_status pull_modules(lossy *L, nmem_rans *r, nmem_error *err) {
 /* ---------------------------------------------------------------- ARM and latents */
 
 /* One ARM layer: out = clip(relu?((b << FP_BITS + x . w + 2^(q-1)) >> q)). Zero inputs are
- * skipped (most contexts of a fine grid are mostly zeros); the sums are the same. */
-INLINE void arm_layer(const int32_t *x, const layer *ly, int relu, int32_t *out) {
+ * skipped (contexts of fine grids and hidden units after the ReLU are often zero; the sums
+ * are the same): their indices are gathered first without branches. Called with a constant
+ * n_out for the common widths, so the inner loop is unrolled and vectorised. */
+INLINE void arm_layer(const int32_t *x, const layer *ly, uint32_t n_in, uint32_t n_out, int relu, int32_t *out) {
     int64_t acc[MAX_ARM_HIDDEN];
-    uint32_t n_in = ly->n_in, n_out = ly->n_out;
-    for (uint32_t j = 0; j < n_out; j++) acc[j] = (int64_t)ly->b[j] * (1 << NMEM_FP_BITS);
+    uint32_t nz[MAX_ARM_HIDDEN > N_CTX ? MAX_ARM_HIDDEN : N_CTX];
+    uint32_t m = 0;
     for (uint32_t i = 0; i < n_in; i++) {
+        nz[m] = i;
+        m += x[i] != 0;
+    }
+    for (uint32_t j = 0; j < n_out; j++) acc[j] = (int64_t)ly->b[j] * (1 << NMEM_FP_BITS);
+    for (uint32_t k = 0; k < m; k++) {
+        uint32_t i = nz[k];
         int64_t xi = x[i];
-        if (xi == 0) continue;
         const int32_t *wi = ly->w + (size_t)i * n_out;
         for (uint32_t j = 0; j < n_out; j++) acc[j] += xi * wi[j];
     }
@@ -209,12 +216,17 @@ INLINE void arm_layer(const int32_t *x, const layer *ly, int relu, int32_t *out)
 }
 
 /* The ARM on one context: integer centre and Laplace table row (arm._position_model). */
-INLINE int arm_model(const lossy *L, const int32_t *ctx, int64_t *center) {
+INLINE int arm_model(const lossy *L, const int32_t *ctx, uint32_t a, int64_t *center) {
     int32_t h1[MAX_ARM_HIDDEN], h2[MAX_ARM_HIDDEN], o[2];
-    arm_layer(ctx, &L->mods[0], 1, h1);
-    arm_layer(h1, &L->mods[1], 1, h2);
-    arm_layer(h2, &L->mods[2], 0, o);
+    arm_layer(ctx, &L->mods[0], N_CTX, a, 1, h1);
+    arm_layer(h1, &L->mods[1], a, a, 1, h2);
+    arm_layer(h2, &L->mods[2], a, 2, 0, o);
     return nmem_table_row(o[0], o[1], center);
+}
+
+/* arm_model with the width known at compile time for the presets' ARM (16) */
+static int arm_model_any(const lossy *L, const int32_t *ctx, int64_t *center) {
+    return arm_model(L, ctx, L->arm_hidden, center);
 }
 
 HOT static nmem_status decode_grid(lossy *L, nmem_rans *r, grid *g, nmem_error *err) {
@@ -225,7 +237,7 @@ HOT static nmem_status decode_grid(lossy *L, nmem_rans *r, grid *g, nmem_error *
     /* the all-zero context is the most common one by far: evaluate it once */
     memset(ctx, 0, sizeof ctx);
     int64_t zero_center;
-    int zero_row = arm_model(L, ctx, &zero_center);
+    int zero_row = arm_model_any(L, ctx, &zero_center);
     for (uint32_t y = 0; y < g->h; y++) {
         int32_t *row = g->padded + (size_t)(PAD + y) * g->stride + PAD;
         for (uint32_t x = 0; x < g->w; x++) {
@@ -249,7 +261,8 @@ HOT static nmem_status decode_grid(lossy *L, nmem_rans *r, grid *g, nmem_error *
                 any |= ctx[N_SPATIAL + c];
             }
             int64_t center = zero_center;
-            int trow = any ? arm_model(L, ctx, &center) : zero_row;
+            int trow = zero_row;
+            if (any) trow = L->arm_hidden == 16 ? arm_model(L, ctx, 16, &center) : arm_model_any(L, ctx, &center);
             int64_t v = nmem_pull_value(r, center, trow);
             if (r->error || v > LATENT_MAX || v < -LATENT_MAX)
                 return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload: corrupted or truncated latent stream");

@@ -1,0 +1,46 @@
+"""Write the fuzzer's seed corpus (native/fuzz/corpus) from the lossy golden vector and two
+tiny fresh encodes. Run once; the seeds are committed. See fuzz_nmem.c for the input layout.
+
+    PYTHONPATH=src python native/fuzz/make_corpus.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent / "corpus"
+
+
+def main() -> None:
+    import torch
+
+    import neural_memory as nm
+    from neural_memory.container import Header, Mode, pack
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.encoder import fit
+    from neural_memory.lossy.encoding.presets import grids
+    from neural_memory.lossy.encoding.train import TrainConfig
+
+    torch.set_num_threads(1)
+    golden = (ROOT / "tests" / "golden" / "lossy_kodim23_32x32.bin").read_bytes()
+    yy, xx = np.mgrid[0:12, 0:16]
+    gray = ((xx * 13 + yy * 7) % 256).astype(np.uint8)[:, :, None]
+    gray_payload = fit(gray, ArchConfig(grids(1), 4, (6,), 1), TrainConfig(steps=10), lmbda=1e-2)
+    seeds = {
+        "payload_golden": bytes([0, 31, 31, 1, 0]) + golden,
+        "payload_golden_resized": bytes([0, 31, 31, 1, 0x80 | 0x35]) + golden,
+        "payload_gray_16x12": bytes([0, 15, 11, 0, 0]) + gray_payload,
+        "file_golden": b"\x01" + pack(Header(Mode.LOSSY, 32, 32, 3, 8), {"LOSY": golden}),
+        "file_lossless": b"\x01" + nm.encode(np.zeros((3, 5, 1), np.uint8), mode="lossless"),
+    }
+    OUT.mkdir(exist_ok=True)
+    for name, data in seeds.items():
+        (OUT / name).write_bytes(data)
+        print(f"{name}: {len(data)} bytes")
+
+
+if __name__ == "__main__":
+    main()

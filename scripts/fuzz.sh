@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fuzz the native core's container parser and lossy decoder with libFuzzer under
+# AddressSanitizer + UndefinedBehaviorSanitizer (native/fuzz/fuzz_nmem.c).
+#
+#   bash scripts/fuzz.sh [SECONDS] [libFuzzer flags...]     # default 60 s
+#
+# Needs clang (Debian: apt-get install clang). New inputs go to native/fuzz/work/corpus (ignored
+# by git); the committed seeds in native/fuzz/corpus are only read. A finding stops the run
+# with a crash-* file in native/fuzz/work and exit status != 0. The last lines printed are
+# libFuzzer's final statistics (stat::number_of_executed_units = executions).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${1:-60}"
+shift || true
+cc="${CLANG:-clang}"
+if ! command -v "$cc" >/dev/null 2>&1; then
+  echo "scripts/fuzz.sh needs clang with libFuzzer (apt-get install clang)" >&2
+  exit 2
+fi
+work="$root/native/fuzz/work"
+mkdir -p "$work/corpus"
+"$cc" -std=c11 -g -O2 -Wall -Wextra -Werror \
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  -I"$root/native/include" "$root"/native/src/*.c "$root/native/fuzz/fuzz_nmem.c" \
+  -o "$work/fuzz_nmem"
+cd "$work"
+exec ./fuzz_nmem -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="$work/" "$@" "$work/corpus" "$root/native/fuzz/corpus"
