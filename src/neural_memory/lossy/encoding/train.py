@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from neural_memory.lossy.encoding.model import CodecModel
+from neural_memory.lossy.encoding.optim import Adam, Soap
 
 
 @dataclass(frozen=True)
@@ -38,38 +39,16 @@ class TrainConfig:
     init_step: float = 8.0  # pyramid init step = init_step * sqrt(lmbda); 0 = no analytic init
     arm_prior: bool = True  # start the ARM from the shipped prior (arm_prior.py)
     arm_finetune_steps: int = 40  # ARM-only steps on the rounded latents (finetune_arm)
-
-
-class Adam:
-    """Plain Adam over parameter groups. torch.optim's first step imports torch._dynamo
-    (~6-8 s on this machine), a large share of a 120 s encode budget; this is the same update
-    rule without that import."""
-
-    def __init__(self, groups: list[dict], betas=(0.9, 0.999), eps: float = 1e-8):
-        self.param_groups = groups
-        self.b1, self.b2, self.eps = betas[0], betas[1], eps
-        self.t = 0
-        self.m = [[torch.zeros_like(p) for p in g["params"]] for g in groups]
-        self.v = [[torch.zeros_like(p) for p in g["params"]] for g in groups]
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for g in self.param_groups:
-            for p in g["params"]:
-                p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.t += 1
-        c1 = 1 - self.b1**self.t
-        c2 = 1 - self.b2**self.t
-        for g, ms, vs in zip(self.param_groups, self.m, self.v, strict=True):
-            for p, m, v in zip(g["params"], ms, vs, strict=True):
-                if p.grad is None:
-                    continue
-                m.mul_(self.b1).add_(p.grad, alpha=1 - self.b1)
-                v.mul_(self.b2).addcmul_(p.grad, p.grad, value=1 - self.b2)
-                denom = (v / c2).sqrt_().add_(self.eps)
-                p.addcdiv_(m, denom, value=-g["lr"] / c1)
+    # optimiser of the network weights (ARM and synthesis): "adam" or "soap" (optim.Soap)
+    net_optimizer: str = "adam"
+    # noise added between the two soft-roundings: "uniform" on [-0.5, 0.5] (C3), or
+    # "gaussian" with a standard deviation going linearly from noise_sigma0 to noise_sigma1
+    # (Cool-chic 5: 0.22 -> 0.15)
+    noise_kind: str = "uniform"
+    noise_sigma0: float = 0.22
+    noise_sigma1: float = 0.15
+    soft_linear: bool = False  # temperature schedule linear instead of geometric
+    clip_norm: float = 0.0  # clip the networks' gradient to this global L2 norm (0 = off)
 
 
 def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
@@ -107,12 +86,22 @@ def proxy_and_derivative(
     return th2.mul_(k).add_(m2), deriv
 
 
-def quantize_proxy(y: torch.Tensor, noise: bool, t: float = 0.0) -> torch.Tensor:
-    if noise:
+def quantize_proxy(y: torch.Tensor, noise: torch.Tensor | None, t: float = 0.0) -> torch.Tensor:
+    """The training proxy of round(y): ``soft_round(soft_round(y, t) + noise, t)``, or
+    ``y + noise`` with t = 0, or straight-through rounding without noise."""
+    if noise is not None:
         if t > 0:
-            return soft_round(soft_round(y, t) + (torch.rand_like(y) - 0.5), t)
-        return y + (torch.rand_like(y) - 0.5)
+            return soft_round(soft_round(y, t) + noise, t)
+        return y + noise
     return y + (torch.round(y) - y).detach()
+
+
+def draw_noise(like: torch.Tensor, cfg: TrainConfig, frac: float) -> torch.Tensor:
+    """The proxy's noise at ``frac`` (0..1) of the noise phase (see TrainConfig)."""
+    if cfg.noise_kind == "gaussian":
+        sigma = cfg.noise_sigma0 + (cfg.noise_sigma1 - cfg.noise_sigma0) * frac
+        return torch.randn_like(like).mul_(sigma)
+    return torch.rand_like(like).sub_(0.5)
 
 
 @dataclass(frozen=True)
@@ -159,10 +148,13 @@ def _autograd_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, 
     proxies (bounded memory, see CodecModel.squared_error), then one backward of the rate
     plus the proxies' gradient."""
     n_pix = model.height * model.width
-    ys = [quantize_proxy(y, noise, t_soft) for y in model.latents]
+    ys = [
+        quantize_proxy(y, None if noise is None else draw_noise(y, cfg, noise), t_soft)
+        for y in model.latents
+    ]
     ys_rate = ys
-    if noise and cfg.mixed:
-        ys = [quantize_proxy(y, False) for y in model.latents]
+    if noise is not None and cfg.mixed:
+        ys = [quantize_proxy(y, None) for y in model.latents]
     leaves = [y.detach().requires_grad_() for y in ys]
     mse = model.squared_error(leaves, target_hw, rows, backward_scale=1.0 / n_values)
     bits = model.rate_bits(ys_rate, cfg.rate_stride, gen)
@@ -181,10 +173,12 @@ def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen
     rate_in, rate_d, dist_in, dist_d = [], [], [], []
     for y in model.latents:
         lat = y.detach()
-        p, d = proxy_and_derivative(lat, torch.rand_like(lat) - 0.5 if noise else None, t_soft)
+        p, d = proxy_and_derivative(
+            lat, None if noise is None else draw_noise(lat, cfg, noise), t_soft
+        )
         rate_in.append(p)
         rate_d.append(d)
-        if noise and cfg.mixed:
+        if noise is not None and cfg.mixed:
             p, d = proxy_and_derivative(lat, None, 0.0)
         dist_in.append(p.requires_grad_())
         dist_d.append(d)
@@ -211,13 +205,14 @@ def train(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n_pix = target.shape[1]
-    opt = Adam(
-        [
-            {"params": list(model.latents), "lr": cfg.lr, "base": cfg.lr},
-            {"params": list(model.arm.parameters()), "lr": cfg.net_lr, "base": cfg.net_lr},
-            {"params": list(model.syn.parameters()), "lr": cfg.syn_lr, "base": cfg.syn_lr},
-        ]
-    )
+    latent_opt = Adam([{"params": list(model.latents), "lr": cfg.lr, "base": cfg.lr}])
+    net_groups = [
+        {"params": list(model.arm.parameters()), "lr": cfg.net_lr, "base": cfg.net_lr},
+        {"params": list(model.syn.parameters()), "lr": cfg.syn_lr, "base": cfg.syn_lr},
+    ]
+    net_opt = Soap(net_groups) if cfg.net_optimizer == "soap" else Adam(net_groups)
+    net_params = [p for g in net_groups for p in g["params"]]
+    optimisers = (latent_opt, net_opt)
     n_noise = int(cfg.steps * cfg.noise_frac)
     h = model.height
     target_hw = target.reshape(target.shape[0], h, -1)
@@ -229,8 +224,9 @@ def train(
         lr_scale = (
             min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         )
-        for g in opt.param_groups:
-            g["lr"] = g["base"] * max(lr_scale, 0.01)
+        for opt in optimisers:
+            for g in opt.param_groups:
+                g["lr"] = g["base"] * max(lr_scale, 0.01)
         rt = rate_target
         if (
             rt is not None
@@ -239,19 +235,26 @@ def train(
         ):
             est_bits, est_psnr = _estimate(model, target, gen)
             lmbda = _adjust(lmbda, rt, est_bits, est_psnr, n_pix)
-        noise = step < n_noise
+        # noise: None (rounding) or the fraction of the noise phase done
+        noise = step / max(1, n_noise) if step < n_noise else None
         t_soft = 0.0
-        if cfg.soft_t0 > 0 and noise:
-            frac = step / max(1, n_noise)
-            t_soft = cfg.soft_t0 * (cfg.soft_t1 / cfg.soft_t0) ** frac
+        if cfg.soft_t0 > 0 and noise is not None:
+            if cfg.soft_linear:
+                t_soft = cfg.soft_t0 + (cfg.soft_t1 - cfg.soft_t0) * noise
+            else:
+                t_soft = cfg.soft_t0 * (cfg.soft_t1 / cfg.soft_t0) ** noise
         rows = None
         if step < n_rows_phase:
             rows = torch.randperm(h, generator=gen)[:n_rows].sort().values.to(target.device)
         n_values = target.shape[0] * (h if rows is None else rows.shape[0]) * model.width
-        opt.zero_grad(set_to_none=True)
+        for opt in optimisers:
+            opt.zero_grad(set_to_none=True)
         step_fn = _fused_step if model.fused_cpu else _autograd_step
         mse, bits = step_fn(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen)
-        opt.step()
+        if cfg.clip_norm > 0:
+            _clip_grad_norm(net_params, cfg.clip_norm)
+        for opt in optimisers:
+            opt.step()
         if progress is not None or step == cfg.steps - 1 or step % 50 == 0:
             psnr = -10 * math.log10(max(mse, 1e-10))
             log = {
@@ -263,6 +266,14 @@ def train(
             if progress is not None:
                 progress(step + 1, cfg.steps, log)
     return log
+
+
+def _clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
+    if norm > max_norm:
+        for g in grads:
+            g.mul_(max_norm / norm)
 
 
 def finetune_arm(
