@@ -110,20 +110,21 @@ def test_lossy_encode_info_decode(
     assert nm.load_image(back).shape == nm.load_image(png_path).shape
 
 
-def test_option_errors_name_the_flag(png_path: Path, tmp_path: Path) -> None:
+def test_option_errors_name_the_flag(
+    png_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = str(tmp_path / "x.nmem")
-    assert_one_line_error(
-        run("encode", str(png_path), "--near-lossless", "256", "-o", out),
-        "--near-lossless K / near= must be at most 255",
-    )
-    assert_one_line_error(
-        run("encode", str(png_path), "--lossless", "--bpp", "1", "-o", out),
-        "--bpp / bpp= applies to lossy mode only",
-    )
-    assert_one_line_error(
-        run("encode", str(png_path), "--lambda", "20", "-o", out), "--lambda / lmbda="
-    )
-    assert run("encode", str(png_path), "--near-lossless", "255", "-o", out, "-q").returncode == 0
+    for flags, message in (
+        (["--near-lossless", "256"], "--near-lossless K / near= must be at most 255"),
+        (["--lossless", "--bpp", "1"], "--bpp / bpp= applies to lossy mode only"),
+        (["--lambda", "20"], "--lambda / lmbda= must be in (0, 10)"),
+        (["--steps", "0"], "--steps / steps= must be in [1, "),
+    ):
+        code, _, stderr = main_in_process(capsys, "encode", str(png_path), *flags, "-o", out)
+        assert code == 1 and stderr.count("\n") == 1, stderr
+        assert stderr.startswith("neural-memory: error: ") and message in stderr, stderr
+    code, _, stderr = main_in_process(capsys, "encode", str(png_path), "--near-lossless", "255")
+    assert code == 0, stderr
 
 
 def test_preset_help_quotes_steps_not_timings() -> None:
