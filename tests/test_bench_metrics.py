@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from neural_memory.bench.bdrate import bd_rate, quality_at_rate
-from neural_memory.bench.metrics import (
-    bits_per_pixel,
-    bits_per_sample,
-    max_abs_error,
-    ms_ssim,
-    ms_ssim_scales,
-    psnr,
-)
+from neural_memory.bench.quality import max_abs_error, ms_ssim, ms_ssim_scales
+from neural_memory.metrics import bits_per_pixel, bits_per_sample, psnr
 
 
 def _photo(h: int = 192, w: int = 200, seed: int = 0) -> np.ndarray:

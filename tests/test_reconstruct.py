@@ -11,7 +11,7 @@ from PIL import Image
 
 from neural_memory.errors import ImageError, OptionError, OutputError
 from neural_memory.reconstruct import inpaint
-from neural_memory.reconstruct.cli import add_inpaint_arguments, run_inpaint
+from neural_memory.reconstruct.command import add_inpaint_arguments, run_inpaint
 from neural_memory.reconstruct.masks import MASK_KINDS, as_mask, make_mask
 
 FAST = {"steps": 6, "batch": 2, "crop": 24, "width": 8, "threads": 1}

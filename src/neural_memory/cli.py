@@ -273,7 +273,7 @@ def _add_inpaint(commands, full: bool) -> None:
     if not full:
         _add_stub(commands, "inpaint", help_text)
         return
-    from neural_memory.reconstruct.cli import add_inpaint_arguments, run_inpaint
+    from neural_memory.reconstruct.command import add_inpaint_arguments, run_inpaint
 
     p = commands.add_parser(
         "inpaint",

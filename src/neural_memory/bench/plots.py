@@ -18,7 +18,7 @@ import numpy as np
 from . import codecs as codec_registry
 from .codecs import LOSSY
 from .dataset import load_rgb
-from .metrics import ms_ssim_db
+from .quality import ms_ssim_db
 from .results import BenchResults
 from .summary import Summary, curve
 

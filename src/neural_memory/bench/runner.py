@@ -31,13 +31,14 @@ from typing import Any
 
 import numpy as np
 
+from neural_memory.metrics import bits_per_pixel, bits_per_sample, psnr
 from neural_memory.options import EncodeOptions
 
 from . import codecs as codec_registry
 from .codecs import LOSSLESS, LOSSY, NEAR_LOSSLESS, CodecSpec, CodecUnavailable, Setting
 from .config import BenchConfig
 from .dataset import find_images, load_rgb
-from .metrics import bits_per_pixel, bits_per_sample, max_abs_error, ms_ssim, ms_ssim_scales, psnr
+from .quality import max_abs_error, ms_ssim, ms_ssim_scales
 from .report import write_outputs
 from .results import RESULTS_JSONL, BenchResults, Record, item_key, read_jsonl
 

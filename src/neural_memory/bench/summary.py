@@ -16,7 +16,7 @@ from .anchors import load_kodak_published, looks_like_kodak
 from .bdrate import bd_rate, quality_at_rate
 from .codecs import LOSSLESS, LOSSY, NEAR_LOSSLESS
 from .config import BenchConfig
-from .metrics import ms_ssim_db
+from .quality import ms_ssim_db
 from .results import BenchResults, Record
 
 #: What :func:`summary` returns (also saved in results.json).

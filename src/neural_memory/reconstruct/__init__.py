@@ -4,7 +4,7 @@
 - :func:`run_memory_demo`: a small photo stored in the lossy codec's network and rebuilt from
   it alone (memory_demo.py);
 - masks.py: the benchmark's seeded masks and validation of user masks;
-- cli.py: ``neural-memory inpaint`` (wired into the main CLI by cli.py of the package).
+- command.py: ``neural-memory inpaint`` (wired into the main CLI by cli.py of the package).
 
 PyTorch is imported only when a fit actually runs.
 """

@@ -1,10 +1,7 @@
-"""Distortion and rate metrics used by the benchmark.
+"""The quality measures the benchmark adds to ``neural_memory.metrics`` (which owns rate,
+MSE and PSNR: bpp and bpsp on the real encoded size, containers and headers included; RGB
+PSNR with the squared error pooled over all channels, peak 255).
 
-Conventions (also printed in every report, so numbers can be compared with papers):
-
-* ``bpp = 8 * bytes / (H * W)`` on the real encoded size, containers and headers included.
-* ``bpsp = 8 * bytes / (H * W * C)`` (bits per sub-pixel), the usual lossless unit.
-* PSNR is RGB PSNR with the squared error pooled over all channels, peak 255.
 * MS-SSIM is the 5-scale Wang et al. (2003) index computed on each RGB channel and then
   averaged over channels (the convention of pytorch-msssim, which CompressAI uses).
 """
@@ -15,12 +12,6 @@ import math
 
 import numpy as np
 from scipy.ndimage import correlate1d
-
-# One definition of rate, MSE and PSNR for the API, the CLI summaries and the benchmark.
-from neural_memory.metrics import bits_per_pixel as bits_per_pixel
-from neural_memory.metrics import bits_per_sample as bits_per_sample
-from neural_memory.metrics import mse as mse
-from neural_memory.metrics import psnr as psnr
 
 #: Exponents of the five scales from Wang, Simoncelli and Bovik (2003).
 MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
