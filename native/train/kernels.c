@@ -113,7 +113,18 @@ static void rowsum_c(const float *R, int nv, float *S) {
     for (int i = 0; i < nv * 8; i++) S[i & 7] += R[i];
 }
 
-const nm_ops nm_ops_generic = {dense_c, outer_c, backout_c, sq_error_c, laplace_c, rowsum_c};
+static void gather_c(const float *F, int64_t at, int64_t s, int lo, int hi, int n, float *D) {
+    for (int i = 0; i < lo; i++) D[i] = 0.0f;
+    for (int i = lo; i < hi; i++) D[i] = F[at + s * i];
+    for (int i = hi; i < n; i++) D[i] = 0.0f;
+}
+
+static void scatter_c(float *F, int64_t at, int64_t s, int lo, int hi, const float *G) {
+    for (int i = lo; i < hi; i++) F[at + s * i] += G[i];
+}
+
+const nm_ops nm_ops_generic = {dense_c,   outer_c,  backout_c, sq_error_c,
+                               laplace_c, rowsum_c, gather_c,  scatter_c};
 
 int nm_have_avx2(void) {
 #if defined(NM_HAVE_AVX2)
@@ -283,11 +294,8 @@ int nm_arm_part(const nm_arm_args *a, int64_t t0, int64_t t1, float *out, double
                 const int64_t x0 = px + s * i0 + a->ctx_off[2 * k + 1];
                 int lo = 0, hi = 0;
                 if (yy >= 0 && yy < h) valid_range(x0, s, w, mc, &lo, &hi);
-                float *c = ctx + k * CH;
-                const int64_t at = base + yy * w + x0; /* + s * i: inside flat for lo <= i < hi */
-                for (int i = 0; i < lo; i++) c[i] = 0.0f;
-                for (int i = lo; i < hi; i++) c[i] = flat[at + s * i];
-                for (int i = hi; i < ncol; i++) c[i] = 0.0f;
+                /* flat[at + s * i] lies in the grid for lo <= i < hi */
+                ops->gather(flat, base + yy * w + x0, s, lo, hi, ncol, ctx + k * CH);
                 sp_lo[k] = lo, sp_hi[k] = hi;
             }
             for (int k = 0; k < a->n_par; k++) { /* the parent grid, clamped */
@@ -308,13 +316,13 @@ int nm_arm_part(const nm_arm_args *a, int64_t t0, int64_t t1, float *out, double
                 }
                 for (int i = mc; i < ncol; i++) c[i] = 0.0f;
             }
-            for (int i = 0; i < ncol; i++) vals[i] = i < mc ? flat[row + px + s * (i0 + i)] : 0.0f;
+            ops->gather(flat, row + px + s * i0, s, 0, mc, ncol, vals);
             ops->dense(ctx, CH, n_ctx, w0t, A, A, a->b0, 1, NULL, 0, h1, CH, nv);
             ops->dense(h1, CH, A, w1t, A, A, a->b1, 1, NULL, 0, h2, CH, nv);
             ops->dense(h2, CH, A, w2t, 2, 2, a->b2, 0, NULL, 0, o, CH, nv);
             tb += ops->laplace(vals, o, o + CH, nv, mc, a->logb_lo, a->logb_hi, sw, gv, gm, gm + CH);
             if (!want) continue;
-            for (int i = 0; i < mc; i++) gf[row + px + s * (i0 + i)] += gv[i];
+            ops->scatter(gf, row + px + s * i0, s, 0, mc, gv);
             ops->rowsum(gm, nv, L_gb2);
             ops->rowsum(gm + CH, nv, L_gb2 + 8);
             ops->backout(h2, CH, A, gm, CH, 2, a->w2, nv, L_gw2, L_gb1); /* h2 := d2 */
@@ -326,9 +334,7 @@ int nm_arm_part(const nm_arm_args *a, int64_t t0, int64_t t1, float *out, double
             for (int k = 0; k < a->n_sp; k++) {
                 const int64_t yy = y + a->ctx_off[2 * k];
                 const int64_t x0 = px + s * i0 + a->ctx_off[2 * k + 1];
-                const int64_t at = base + yy * w + x0;
-                const float *gc = gctx + k * CH;
-                for (int i = sp_lo[k]; i < sp_hi[k]; i++) gf[at + s * i] += gc[i];
+                ops->scatter(gf, base + yy * w + x0, s, sp_lo[k], sp_hi[k], gctx + k * CH);
             }
             if (p >= 0) {
                 const int64_t hp = a->shapes[2 * p], wp = a->shapes[2 * p + 1];

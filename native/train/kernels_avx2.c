@@ -313,7 +313,46 @@ AVX2_FN void rowsum_avx2(const float *R, int nv, float *S) {
     _mm256_storeu_ps(S, s);
 }
 
-const nm_ops nm_ops_avx2 = {dense_avx2, outer_avx2, backout_avx2, sq_error_avx2, laplace_avx2, rowsum_avx2};
+/* ---- strided rows: contiguous (s = 1) and every other element (s = 2) in vectors --------- */
+
+AVX2_FN void gather_avx2(const float *F, int64_t at, int64_t s, int lo, int hi, int n, float *D) {
+    for (int i = 0; i < lo; i++) D[i] = 0.0f;
+    int i = lo;
+    if (s == 1) {
+        for (; i + 8 <= hi; i += 8) _mm256_storeu_ps(D + i, _mm256_loadu_ps(F + at + i));
+    } else if (s == 2) { /* reads F[at + 2i .. at + 2i + 15]: inside while i + 8 < hi */
+        for (; i + 8 < hi; i += 8) {
+            const float *f = F + at + 2 * i;
+            const __m256 ev = _mm256_shuffle_ps(_mm256_loadu_ps(f), _mm256_loadu_ps(f + 8), 0x88);
+            _mm256_storeu_ps(D + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xd8)));
+        }
+    }
+    for (; i < hi; i++) D[i] = F[at + s * i];
+    for (i = hi > lo ? hi : lo; i < n; i++) D[i] = 0.0f;
+}
+
+AVX2_FN void scatter_avx2(float *F, int64_t at, int64_t s, int lo, int hi, const float *G) {
+    int i = lo;
+    if (s == 1) {
+        for (; i + 8 <= hi; i += 8) {
+            float *f = F + at + i;
+            _mm256_storeu_ps(f, _mm256_add_ps(_mm256_loadu_ps(f), _mm256_loadu_ps(G + i)));
+        }
+    } else if (s == 2) { /* adds 0.0 to the odd elements between: they keep their value */
+        const __m256 zero = _mm256_setzero_ps();
+        for (; i + 8 < hi; i += 8) {
+            float *f = F + at + 2 * i;
+            const __m256 g = _mm256_loadu_ps(G + i);
+            const __m256 lo4 = _mm256_unpacklo_ps(g, zero), hi4 = _mm256_unpackhi_ps(g, zero);
+            _mm256_storeu_ps(f, _mm256_add_ps(_mm256_loadu_ps(f), _mm256_permute2f128_ps(lo4, hi4, 0x20)));
+            _mm256_storeu_ps(f + 8, _mm256_add_ps(_mm256_loadu_ps(f + 8), _mm256_permute2f128_ps(lo4, hi4, 0x31)));
+        }
+    }
+    for (; i < hi; i++) F[at + s * i] += G[i];
+}
+
+const nm_ops nm_ops_avx2 = {dense_avx2,   outer_avx2,  backout_avx2, sq_error_avx2,
+                            laplace_avx2, rowsum_avx2, gather_avx2,  scatter_avx2};
 
 #else
 typedef int nm_no_avx2; /* ISO C forbids an empty translation unit */

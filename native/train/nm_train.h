@@ -45,6 +45,10 @@ typedef struct {
                       float logb_lo, float logb_hi, float sw, float *GV, float *GMU, float *GLB);
     /* S[lane] += R[px] summed over nv vectors (a bias gradient). */
     void (*rowsum)(const float *R, int nv, float *S);
+    /* D[i] = F[at + s * i] for lo <= i < hi, 0 for the other i < n (a strided row read). */
+    void (*gather)(const float *F, int64_t at, int64_t s, int lo, int hi, int n, float *D);
+    /* F[at + s * i] += G[i] for lo <= i < hi (its adjoint). */
+    void (*scatter)(float *F, int64_t at, int64_t s, int lo, int hi, const float *G);
 } nm_ops;
 
 extern const nm_ops nm_ops_generic;
