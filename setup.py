@@ -9,9 +9,11 @@ stale in-place build (``pip install -e .`` does not rebuild on its own) from a f
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 
@@ -51,5 +53,21 @@ train_native = Extension(
     extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra", "-Werror"],
 )
 
+
+class BuildExt(build_ext):
+    """Put in-place builds (``pip install -e .``, ``build_ext --inplace``) in a new file instead
+    of overwriting the old one: a process that has the old module loaded keeps its mapping of
+    the old file, where an in-place rewrite changed its code under it (seen here as a wrong
+    golden hash in a test run while another session rebuilt)."""
+
+    def copy_file(self, infile, outfile, *args, **kwargs):
+        if str(outfile).endswith((".so", ".pyd")) and os.path.exists(outfile):
+            os.unlink(outfile)
+        return super().copy_file(infile, outfile, *args, **kwargs)
+
+
 if __name__ == "__main__":  # setuptools runs this file as __main__; tests import source_hash
-    setup(ext_modules=[native, train_native] if train_sources else [native])
+    setup(
+        ext_modules=[native, train_native] if train_sources else [native],
+        cmdclass={"build_ext": BuildExt},
+    )

@@ -26,10 +26,10 @@ import time, sys
 t0 = time.perf_counter()
 import neural_memory as nm
 data = open(sys.argv[1], 'rb').read()
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 nm.decode(data)
-t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
+t2, c2 = time.perf_counter(), time.process_time()
+print(t1 - t0, t2 - t1, c2 - c1)
 """
 
 
@@ -74,7 +74,7 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", FRESH, str(path)], capture_output=True, check=True)
         process = time.perf_counter() - t
-        imports, first = (float(v) for v in fresh.stdout.split())
+        imports, first, first_cpu = (float(v) for v in fresh.stdout.split())
         row = {
             "file": path.name,
             "size": f"{h.width}x{h.height}x{h.channels}",
@@ -89,6 +89,7 @@ def main() -> None:
             "numba_cpu_min": min(nc),
             "numba_first_in_this_process": numba_first,
             "fresh_process_decode": first,
+            "fresh_process_decode_cpu": first_cpu,
             "fresh_process_imports": imports,
             "fresh_process_total": process,
         }
@@ -97,7 +98,7 @@ def main() -> None:
             f"{path.name} {row['size']} {row['bpp']:.2f} bpp identical={same}: "
             f"C {min(cw):.3f} s (median {statistics.median(cw):.3f}, cpu {min(cc):.3f}) | "
             f"numba {min(nw):.3f} s (median {statistics.median(nw):.3f}, cpu {min(nc):.3f}) | "
-            f"fresh process: decode {first:.3f} s, imports {imports:.3f} s, "
+            f"fresh process: decode {first:.3f} s (cpu {first_cpu:.3f}), imports {imports:.3f} s, "
             f"whole process {process:.3f} s",
             flush=True,
         )
