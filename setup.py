@@ -50,7 +50,9 @@ train_native = Extension(
     "neural_memory.lossy.encoding._train_native",
     sources=train_sources,
     depends=[str((ROOT / "native" / "train" / "nm_train.h").relative_to(ROOT))],
-    extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra", "-Werror"],
+    # -fno-wrapv undoes Python's -fwrapv, which kept GCC from vectorising the plain C loops
+    # (3x slower fallback)
+    extra_compile_args=["-std=c11", "-O3", "-fno-wrapv", "-Wall", "-Wextra", "-Werror"],
 )
 
 

@@ -37,29 +37,42 @@ static void outer_c(const float *Y, ptrdiff_t ldy, int n_y, const float *X, ptrd
         const float *y = Y + i * ldy;
         for (int q = 0; q < n_x; q++) {
             const float *x = X + q * ldx;
-            float *l = L + (i * ldl + q) * 8;
+            float acc[8] = {0};
             for (int v = 0; v < nv; v++)
-                for (int lane = 0; lane < 8; lane++) l[lane] += y[8 * v + lane] * x[8 * v + lane];
+                for (int lane = 0; lane < 8; lane++) acc[lane] += y[8 * v + lane] * x[8 * v + lane];
+            float *l = L + (i * ldl + q) * 8;
+            for (int lane = 0; lane < 8; lane++) l[lane] += acc[lane];
         }
     }
 }
 
 static void backout_c(float *H, ptrdiff_t ldh, int n_h, const float *G, ptrdiff_t ldg, int n_c,
                       const float *W, int nv, float *Lw, float *Lb) {
+    float d[NM_SYN_BLOCK];
     const int n = nv * 8;
     for (int k = 0; k < n_h; k++) {
         float *h = H + k * ldh;
-        for (int i = 0; i < n; i++) {
-            float d = 0.0f;
-            for (int c = 0; c < n_c; c++) {
-                const float g = G[c * ldg + i];
-                Lw[(c * n_h + k) * 8 + (i & 7)] += g * h[i];
-                d += W[c * n_h + k] * g;
-            }
-            if (!(h[i] > 0.0f)) d = 0.0f;
-            Lb[k * 8 + (i & 7)] += d;
-            h[i] = d;
+        for (int i = 0; i < n; i++) d[i] = 0.0f;
+        for (int c = 0; c < n_c; c++) {
+            const float *g = G + c * ldg, w = W[c * n_h + k];
+            float acc[8] = {0};
+            for (int v = 0; v < nv; v++)
+                for (int lane = 0; lane < 8; lane++) {
+                    const int i = 8 * v + lane;
+                    acc[lane] += g[i] * h[i];
+                    d[i] += w * g[i];
+                }
+            for (int lane = 0; lane < 8; lane++) Lw[(c * n_h + k) * 8 + lane] += acc[lane];
         }
+        float acc[8] = {0};
+        for (int v = 0; v < nv; v++)
+            for (int lane = 0; lane < 8; lane++) {
+                const int i = 8 * v + lane;
+                const float dv = h[i] > 0.0f ? d[i] : 0.0f;
+                acc[lane] += dv;
+                h[i] = dv;
+            }
+        for (int lane = 0; lane < 8; lane++) Lb[k * 8 + lane] += acc[lane];
     }
 }
 
@@ -110,7 +123,10 @@ static double laplace_c(const float *V, const float *MU, const float *LB, int nv
 }
 
 static void rowsum_c(const float *R, int nv, float *S) {
-    for (int i = 0; i < nv * 8; i++) S[i & 7] += R[i];
+    float acc[8] = {0};
+    for (int v = 0; v < nv; v++)
+        for (int lane = 0; lane < 8; lane++) acc[lane] += R[8 * v + lane];
+    for (int lane = 0; lane < 8; lane++) S[lane] += acc[lane];
 }
 
 static void gather_c(const float *F, int64_t at, int64_t s, int lo, int hi, int n, float *D) {
