@@ -596,7 +596,7 @@ def _rows(
                         st,
                         buf,
                         rates,
-                                    )
+                    )
                     if stage == 0:
                         if b:
                             qf = 0
