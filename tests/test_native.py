@@ -245,3 +245,25 @@ def test_example_program_decodes_the_golden(tmp_path):
         env={**os.environ, "NMEM_MAX_PIXELS": "1000"},
     )
     assert limited.returncode == 1 and b"pixel limit" in limited.stderr
+
+
+def test_public_decode_takes_a_pixel_limit(tmp_path):
+    import neural_memory as nm
+    from neural_memory.cli import main
+    from neural_memory.options import DEFAULT_MAX_DECODE_PIXELS
+
+    assert native.DEFAULT_MAX_PIXELS == DEFAULT_MAX_DECODE_PIXELS
+    lossy = _golden_file()
+    lossless = nm.encode(np.zeros((8, 8, 3), np.uint8), mode="lossless")
+    for data in (lossy, lossless):
+        with pytest.raises(FormatError, match="max_pixels"):
+            nm.decode(data, max_pixels=63)
+        assert nm.decode(data, max_pixels=64 if data is lossless else 1024).shape[2] == 3
+    with pytest.raises(OptionError, match="max_pixels"):
+        nm.decode(lossy, scale=2, max_pixels=4000)
+    with pytest.raises(OptionError):
+        nm.decode(lossy, max_pixels=0)
+    src = tmp_path / "golden.nmem"
+    src.write_bytes(lossy)
+    assert main(["decode", str(src), "-o", str(tmp_path / "a.png"), "--max-pixels", "100"]) == 1
+    assert main(["decode", str(src), "-o", str(tmp_path / "b.png"), "--max-pixels", "1024"]) == 0

@@ -130,18 +130,33 @@ def decode(
     *,
     size: tuple[int, int] | None = None,
     scale: float | None = None,
+    max_pixels: int | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Rebuild the image stored in ``.nmem`` bytes as an ``(H, W, C)`` array.
 
     ``size=(width, height)`` or ``scale`` render a lossy file at another resolution (the
     stored representation is a function of position, so it can be sampled on any grid).
+    A file whose image has more than ``max_pixels`` pixels (default
+    ``options.DEFAULT_MAX_DECODE_PIXELS``, 64 Mpixel) is refused before anything is decoded.
     """
-    options = DecodeOptions(size=size, scale=scale)
+    options = DecodeOptions(size=size, scale=scale, max_pixels=max_pixels)
     container = unpack(data)
     header = container.header
+    limit = options.pixel_limit
+    if header.width * header.height > limit:
+        raise FormatError(
+            f"the image is {header.width}x{header.height}: more than the {limit} pixels this "
+            "decode allows (raise it with max_pixels= / --max-pixels)"
+        )
     if header.mode == Mode.LOSSY:
-        return _decode_lossy(container, options.output_size(header.width, header.height))
+        size = options.output_size(header.width, header.height)
+        if size is not None and size[0] * size[1] > limit:
+            raise OptionError(
+                f"rendering at {size[0]}x{size[1]} is more than the {limit} pixels this decode "
+                "allows (raise it with max_pixels= / --max-pixels)"
+            )
+        return _decode_lossy(container, size, limit)
     if options.resizes:
         raise OptionError("decoding at another size works for lossy files only")
     from neural_memory.lossless import decode_lossless
@@ -157,7 +172,9 @@ def decode(
     )
 
 
-def _decode_lossy(container: Container, size: tuple[int, int] | None) -> np.ndarray:
+def _decode_lossy(
+    container: Container, size: tuple[int, int] | None, max_pixels: int
+) -> np.ndarray:
     from neural_memory.lossy.decoding.decoder import decode_lossy
 
     header = container.header
@@ -165,7 +182,7 @@ def _decode_lossy(container: Container, size: tuple[int, int] | None) -> np.ndar
         raise FormatError("corrupted file: lossy files hold 8-bit gray, RGB or RGBA")
     color_channels = 3 if header.channels == 4 else header.channels
     color = decode_lossy(
-        container.section("LOSY"), header.height, header.width, color_channels, size
+        container.section("LOSY"), header.height, header.width, color_channels, size, max_pixels
     )
     if header.channels != 4:
         return color
@@ -296,11 +313,12 @@ def decode_file(
     force: bool = False,
     size: tuple[int, int] | None = None,
     scale: float | None = None,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Decode a ``.nmem`` file into an image file (format from the extension)."""
     source = Path(source)
     out = check_output_path(output, force=force, inputs=(source,))
-    pixels = decode(read_nmem(source), size=size, scale=scale)
+    pixels = decode(read_nmem(source), size=size, scale=scale, max_pixels=max_pixels)
     save_image(out, pixels)
     return pixels
 

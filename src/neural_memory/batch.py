@@ -161,7 +161,14 @@ def decode_job(job: Job, options: DecodeOptions, force: bool) -> JobResult:
 
     def run() -> JobResult:
         start = time.perf_counter()
-        decode_file(job.source, job.output, force=force, size=options.size, scale=options.scale)
+        decode_file(
+            job.source,
+            job.output,
+            force=force,
+            size=options.size,
+            scale=options.scale,
+            max_pixels=options.max_pixels,
+        )
         return JobResult(
             job.source,
             job.output,

@@ -18,6 +18,7 @@ from neural_memory.api import decode_file, encode_file, read_info, read_nmem
 from neural_memory.container import FORMAT_VERSION
 from neural_memory.errors import NeuralMemoryError, OptionError
 from neural_memory.options import (
+    DEFAULT_MAX_DECODE_PIXELS,
     DEFAULT_PRESET,
     LOSSLESS,
     LOSSY,
@@ -176,6 +177,13 @@ def _add_decode(commands) -> None:
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=_parse_size, metavar="WxH", help="render at this size (lossy)")
     size.add_argument("--scale", type=float, help="render at this scale, e.g. 2 or 0.5 (lossy)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help="refuse images (stored or rendered) of more than N pixels "
+        f"(default {DEFAULT_MAX_DECODE_PIXELS}, i.e. 8192x8192)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(run=_run_decode)
 
@@ -382,12 +390,19 @@ def _run_decode(args: argparse.Namespace) -> int:
     if _is_batch(args):
         from neural_memory.batch import NMEM_SUFFIXES, decode_job
 
-        options = DecodeOptions(size=args.size, scale=args.scale)
+        options = DecodeOptions(size=args.size, scale=args.scale, max_pixels=args.max_pixels)
         return _run_batch(args, decode_job, options, NMEM_SUFFIXES, "." + args.format.lstrip("."))
     source = Path(args.inputs[0])
     output = args.output or source.with_suffix(".png")
     start = time.perf_counter()
-    pixels = decode_file(source, output, force=args.force, size=args.size, scale=args.scale)
+    pixels = decode_file(
+        source,
+        output,
+        force=args.force,
+        size=args.size,
+        scale=args.scale,
+        max_pixels=args.max_pixels,
+    )
     if not args.quiet:
         height, width, channels = pixels.shape
         print(

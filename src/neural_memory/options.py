@@ -41,6 +41,11 @@ DEFAULT_PRESET = "default"
 #: encoded, decoded or rendered (decoding at another size included).
 MAX_SIDE = 1 << 16  # 65536 pixels on a side
 MAX_PIXELS = 1 << 28  # 268 M pixels: far beyond 4096x4096, far below an absurd allocation
+#: Decoding refuses a file whose image (or requested render size) has more pixels than this,
+#: before allocating anything, unless the caller raises it (``max_pixels=`` /
+#: ``--max-pixels``): 64 Mpixel, e.g. 8192x8192, so a small hostile header cannot make a
+#: decoder take gigabytes. The C library's NMEM_DEFAULT_MAX_PIXELS is the same number.
+DEFAULT_MAX_DECODE_PIXELS = 1 << 26
 
 #: Ranges of the lossy rate and effort options (closed unless noted).
 LMBDA_RANGE = (0.0, 10.0)  # open at both ends
@@ -63,6 +68,7 @@ _SPELLING = {
     "steps": "--steps / steps=",
     "size": "--size / size=",
     "scale": "--scale / scale=",
+    "max_pixels": "--max-pixels / max_pixels=",
 }
 _RATE = ("lmbda", "bpp", "psnr")
 _LOSSY_ONLY = (*_RATE, "steps")
@@ -200,10 +206,12 @@ class EncodeOptions:
 @dataclass(frozen=True)
 class DecodeOptions:
     """Render size of a lossy file: ``size=(width, height)`` or ``scale``, not both (lossless
-    files decode at their own size only)."""
+    files decode at their own size only); ``max_pixels``: the largest image (stored or
+    rendered) to decode, default :data:`DEFAULT_MAX_DECODE_PIXELS`."""
 
     size: tuple[int, int] | None = None
     scale: float | None = None
+    max_pixels: int | None = None
 
     def __post_init__(self) -> None:
         if self.size is not None and self.scale is not None:
@@ -216,6 +224,13 @@ class DecodeOptions:
             if not check_size(width, height):
                 raise _fail("size", f"{width}x{height} is out of range")
             object.__setattr__(self, "size", (width, height))
+        if self.max_pixels is not None:
+            limit = _integer("max_pixels", self.max_pixels, 1, MAX_PIXELS)
+            object.__setattr__(self, "max_pixels", limit)
+
+    @property
+    def pixel_limit(self) -> int:
+        return DEFAULT_MAX_DECODE_PIXELS if self.max_pixels is None else self.max_pixels
 
     @property
     def resizes(self) -> bool:
