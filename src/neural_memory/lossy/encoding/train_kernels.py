@@ -719,6 +719,7 @@ def arm_rate(
 # with the GIL released; parts run on a small thread pool and their sums are added in part
 # order, so the result does not depend on the number of threads.
 _POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0  # a forked child inherits the pool object but not its threads: make a new one
 
 
 def threads() -> int:
@@ -733,14 +734,15 @@ def threads() -> int:
 
 def _run_parts(fn, n_parts: int) -> list:
     """[fn(0), ..., fn(n_parts - 1)], on up to threads() threads."""
-    global _POOL
+    global _POOL, _POOL_PID
     n = min(threads(), n_parts)
     if n <= 1:
         return [fn(i) for i in range(n_parts)]
-    if _POOL is None or _POOL._max_workers != n:
-        if _POOL is not None:
+    if _POOL is None or _POOL._max_workers != n or os.getpid() != _POOL_PID:
+        if _POOL is not None and os.getpid() == _POOL_PID:
             _POOL.shutdown(wait=False)
         _POOL = ThreadPoolExecutor(n, thread_name_prefix="nm-train")
+        _POOL_PID = os.getpid()
     return list(_POOL.map(fn, range(n_parts)))
 
 
