@@ -73,6 +73,10 @@ def test_golden_pixels_and_numba_agreement():
     assert hashlib.sha256(out.tobytes()).hexdigest() == GOLDEN_SHA256
     for size in [None, (56, 48), (14, 12), (32, 17), (1, 1), (100, 3), (33, 32)]:
         _same(payload, 32, 32, 3, size)
+    # the payload's header does not fix the image size: other declared sizes decode (or fail
+    # when the stream runs out) identically, down to 1x1 and up to a 65536-pixel row
+    for h, w in [(1, 1), (2, 1), (7, 9), (33, 31), (128, 3), (1, 5000), (65536, 1)]:
+        _same(payload, h, w, 3)
 
 
 @pytest.fixture(scope="module")
