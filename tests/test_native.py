@@ -165,7 +165,8 @@ def test_container_parser_matches_python():
     files = [
         _golden_file(),
         nm.encode(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), mode="lossless"),
-        pack(Header(Mode.NEAR_LOSSLESS, 300, 2, 4, 16, param=3), {"DATA": b"x" * 200, "ABCD": b""}),
+        pack(Header(Mode.NEAR_LOSSLESS, 300, 2, 4, 16, param=3), {"DATA": b"x" * 200, "ICCP": b""}),
+        pack(Header(Mode.LOSSLESS, 3, 2, 1), {"DATA": b"d", "EXIF": b"II*\0", "XMP_": b"<x/>"}),
     ]
     checked = 0
     for data in files:
@@ -271,3 +272,23 @@ def test_public_decode_takes_a_pixel_limit(tmp_path):
     src.write_bytes(lossy)
     assert main(["decode", str(src), "-o", str(tmp_path / "a.png"), "--max-pixels", "100"]) == 1
     assert main(["decode", str(src), "-o", str(tmp_path / "b.png"), "--max-pixels", "1024"]) == 0
+
+
+@needs_cc
+@pytest.mark.parametrize("clones", [True, False], ids=["avx2-or-baseline", "baseline-only"])
+def test_both_builds_of_the_hot_loops_agree_with_numba(tmp_path, fresh_payloads, clones):
+    """The library compiled with and without the AVX2 clones of its hot loops (the Python
+    extension uses the clones where the CPU has AVX2) decodes the fresh encodes like numba."""
+    exe = tmp_path / "nmem_to_ppm"
+    example = ROOT / "native" / "examples" / "nmem_to_ppm.c"
+    flags = ["-O2"] if clones else ["-O2", "-DNMEM_NO_CLONES"]
+    subprocess.run([CC, *CFLAGS, *flags, *NATIVE_SOURCES, str(example), "-o", str(exe)], check=True)
+    for i, (payload, (h, w, c)) in enumerate(fresh_payloads):
+        src = tmp_path / f"fresh{i}.nmem"
+        src.write_bytes(pack(Header(Mode.LOSSY, w, h, c, 8), {"LOSY": payload}))
+        for size in [None, (w * 2 + 1, h + 3)]:
+            out = tmp_path / f"fresh{i}.pnm"
+            extra = [] if size is None else [str(size[0]), str(size[1])]
+            subprocess.run([str(exe), str(src), str(out), *extra], check=True)
+            ref = decode_lossy_reference(payload, h, w, c, size)
+            np.testing.assert_array_equal(_read_pnm(out), ref)
