@@ -4,20 +4,63 @@ from __future__ import annotations
 
 import pytest
 
-from neural_memory.container import Header, Mode, pack, unpack
+import zlib
+from dataclasses import replace
+
+from neural_memory.container import Header, Metadata, Mode, pack, unpack
 from neural_memory.container.nmem import MAX_SECTIONS
 from neural_memory.container.varint import read_varint, write_varint
 from neural_memory.errors import FormatError
 
 HEADER = Header(Mode.NEAR_LOSSLESS, 640, 480, 3, 8, param=2)
-SECTIONS = {"DATA": b"\x01\x02\x03" * 50, "ALPH": b"", "XTRA": bytes(range(200))}
+SECTIONS = {"DATA": b"\x01\x02\x03" * 50, "ICCP": b"", "EXIF": bytes(range(200))}
 
 
 def test_round_trip_keeps_header_and_sections() -> None:
     container = unpack(pack(HEADER, SECTIONS))
-    assert container.header == HEADER
+    assert container.header == replace(HEADER, version=2)
     assert container.sections == SECTIONS
     assert list(container.sections) == list(SECTIONS)
+    assert container.metadata == Metadata(exif=bytes(range(200)))
+
+
+def test_version_1_without_metadata_version_2_with() -> None:
+    plain = pack(HEADER, {"DATA": b"x"})
+    assert plain[4] == 1 and unpack(plain).header.version == 1
+    tagged = pack(HEADER, {"DATA": b"x", "XMP_": b"<x/>"})
+    assert tagged[4] == 2 and unpack(tagged).metadata.xmp == b"<x/>"
+
+
+def _raw(header_bytes: bytes, sections: list[tuple[bytes, bytes]]) -> bytes:
+    """A file with any section list (what pack refuses to write), checksum included."""
+    body = bytearray(header_bytes) + bytes([len(sections)])
+    for tag, payload in sections:
+        body += tag + bytes([len(payload)]) + payload
+    return bytes(body) + zlib.crc32(body).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize(
+    "version, sections, message",
+    [
+        (2, [(b"DATA", b"x"), (b"XTRA", b"")], "unknown section 'XTRA'"),
+        (2, [(b"DATA", b"x"), (b"EXIF", b"a"), (b"ICCP", b"b")], "out of order"),
+        (2, [(b"DATA", b"x"), (b"EXIF", b"a"), (b"EXIF", b"b")], "appears twice"),
+        (2, [(b"ICCP", b"a"), (b"DATA", b"x")], "expected the sections DATA first"),
+        (2, [(b"LOSY", b"x")], "expected the sections DATA first"),
+        (2, [], "found none"),
+        (1, [(b"DATA", b"x"), (b"ICCP", b"a")], "in a version 1 file"),
+    ],
+)
+def test_sections_forbidden_by_the_format_are_rejected(version, sections, message) -> None:
+    # FORMAT.md: a decoder ignores nothing (the old parser accepted all of these but the twice)
+    head = b"NMEM" + bytes([version, 1, 4, 4, 3, 8, 0])
+    assert unpack(_raw(head, [(b"DATA", b"x")])).header.width == 4
+    with pytest.raises(FormatError, match=message):
+        unpack(_raw(head, sections))
+    as_dict = {t.decode(): p for t, p in sections}
+    if len(as_dict) == len(sections) and version == 2:  # pack writes the version it needs
+        with pytest.raises(ValueError):
+            pack(Header(Mode.LOSSLESS, 4, 4, 3), as_dict)
 
 
 def test_overhead_is_small() -> None:
@@ -56,7 +99,7 @@ def test_wrong_magic_and_version_have_clear_messages() -> None:
     data = pack(HEADER, SECTIONS)
     with pytest.raises(FormatError, match="magic"):
         unpack(b"\x89PNG" + data[4:])
-    with pytest.raises(FormatError, match="version 9"):
+    with pytest.raises(FormatError, match="version 9 .*versions 1 to 2"):
         unpack(data[:4] + b"\x09" + data[5:])
 
 

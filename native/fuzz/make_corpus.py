@@ -14,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "corpus"
 
 
+#: metadata sections (format version 2) for the "file_metadata" seed
+METADATA = {"ICCP": b"icc", "EXIF": b"II*\x00\x08\x00\x00\x00", "XMP_": b"<x:xmpmeta/>"}
+
+
 def main() -> None:
     import torch
 
@@ -35,6 +39,8 @@ def main() -> None:
         "payload_gray_16x12": bytes([0, 15, 11, 0, 0]) + gray_payload,
         "file_golden": b"\x01" + pack(Header(Mode.LOSSY, 32, 32, 3, 8), {"LOSY": golden}),
         "file_lossless": b"\x01" + nm.encode(np.zeros((3, 5, 1), np.uint8), mode="lossless"),
+        "file_metadata": b"\x01"
+        + pack(Header(Mode.LOSSY, 32, 32, 3, 8), {"LOSY": golden} | METADATA),
     }
     OUT.mkdir(exist_ok=True)
     for name, data in seeds.items():

@@ -29,7 +29,8 @@ extern "C" {
 #endif
 
 #define NMEM_LIB_VERSION "0.1.0"
-#define NMEM_FORMAT_VERSION 1       /* the container version this build reads */
+#define NMEM_FORMAT_VERSION 2       /* the newest container version this build reads (1 and 2;
+                                       2 adds the metadata sections ICCP, EXIF, XMP_) */
 #define NMEM_LOSSY_PAYLOAD_VERSION 2 /* the lossy payload version this build reads */
 
 #define NMEM_MAX_SECTIONS 64

@@ -81,14 +81,44 @@ static int read_varint(const uint8_t *body, size_t n, size_t *pos, uint64_t *val
         if (rc_ == -2) return nmem_fail(error, NMEM_ERR_FORMAT, "corrupted file: the " what " is not a valid number"); \
     } while (0)
 
+/* container/nmem.py check_sections: exactly the engine's sections in order (LOSY [+ ALPH for
+ * RGBA] or DATA), then, from version 2 on, metadata sections in the order ICCP, EXIF, XMP_;
+ * nothing unknown (duplicates are refused while the table is read). */
+static nmem_status check_sections(const nmem_info *info, uint8_t mode, uint8_t channels,
+                                  uint8_t version, nmem_error *error) {
+    static const char *const metadata[] = {"ICCP", "EXIF", "XMP_"};
+    const char *engine[2] = {"DATA", NULL};
+    uint32_t n_engine = 1;
+    if (mode == NMEM_MODE_LOSSY) {
+        engine[0] = "LOSY";
+        if (channels == 4) engine[n_engine++] = "ALPH";
+    }
+    if (info->n_sections < n_engine)
+        return nmem_fail(error, NMEM_ERR_FORMAT, "corrupted file: a section of the engine is missing");
+    for (uint32_t i = 0; i < n_engine; i++)
+        if (memcmp(info->sections[i].tag, engine[i], 4) != 0)
+            return nmem_fail(error, NMEM_ERR_FORMAT, "corrupted file: unexpected section");
+    int last = -1;
+    for (uint32_t i = n_engine; i < info->n_sections; i++) {
+        int index = -1;
+        for (int k = 0; k < 3; k++)
+            if (memcmp(info->sections[i].tag, metadata[k], 4) == 0) index = k;
+        if (index < 0) return nmem_fail(error, NMEM_ERR_FORMAT, "corrupted file: unknown section");
+        if (version < 2) return nmem_fail(error, NMEM_ERR_FORMAT, "corrupted file: metadata in a version 1 file");
+        if (index <= last) return nmem_fail(error, NMEM_ERR_FORMAT, "corrupted file: a section is out of order");
+        last = index;
+    }
+    return NMEM_OK;
+}
+
 nmem_status nmem_parse(const uint8_t *data, size_t size, nmem_info *info, nmem_error *error) {
     if (!info || (!data && size)) return nmem_fail(error, NMEM_ERR_ARGUMENT, "NULL argument");
     memset(info, 0, sizeof *info);
     if (size < 4 || memcmp(data, "NMEM", 4) != 0)
         return nmem_fail(error, NMEM_ERR_FORMAT, "not a neural-memory (.nmem) file: wrong magic bytes");
     if (size < 4 + 2 + 4) return nmem_fail(error, NMEM_ERR_FORMAT, "file is truncated (header incomplete)");
-    if (data[4] != NMEM_FORMAT_VERSION)
-        return nmem_fail(error, NMEM_ERR_FORMAT, "unsupported format version (this build reads version 1)");
+    if (data[4] < 1 || data[4] > NMEM_FORMAT_VERSION)
+        return nmem_fail(error, NMEM_ERR_FORMAT, "unsupported format version (this build reads versions 1 to 2)");
     const uint8_t *body = data;
     size_t n = size - 4;
     uint32_t stored_crc = (uint32_t)data[n] | (uint32_t)data[n + 1] << 8 | (uint32_t)data[n + 2] << 16 |
@@ -135,6 +165,8 @@ nmem_status nmem_parse(const uint8_t *data, size_t size, nmem_info *info, nmem_e
     if (bit_depth != 8 && bit_depth != 16) return nmem_fail(error, NMEM_ERR_FORMAT, "unsupported bit depth");
     if (body[5] == NMEM_MODE_NEAR_LOSSLESS && param < 1)
         return nmem_fail(error, NMEM_ERR_FORMAT, "near-lossless file without an error bound");
+    nmem_status sections_ok = check_sections(info, body[5], channels, data[4], error);
+    if (sections_ok != NMEM_OK) return sections_ok;
     info->version = data[4];
     info->mode = body[5];
     info->width = (uint32_t)width;

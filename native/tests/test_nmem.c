@@ -100,7 +100,7 @@ static void test_container(void) {
     n = build_file(buf, NMEM_MODE_LOSSY, 4, 4, 2, 8, 0, "LOSY", payload, 3);
     CHECK(nmem_parse(buf, n, &info, &err) == NMEM_ERR_FORMAT); /* 2 channels */
     n = build_file(buf, NMEM_MODE_LOSSY, 4, 4, 3, 8, 0, NULL, NULL, 0);
-    CHECK(nmem_parse(buf, n, &info, &err) == NMEM_OK && info.n_sections == 0);
+    CHECK(nmem_parse(buf, n, &info, &err) == NMEM_ERR_FORMAT); /* no LOSY section */
     /* a lossy file without its section is a format error for nmem_decode */
     nmem_image img;
     CHECK(nmem_decode(buf, n, NULL, &img, &err) == NMEM_ERR_FORMAT && img.pixels == NULL);
