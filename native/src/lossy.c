@@ -26,9 +26,12 @@
  * the loader picks one (GCC/clang function multiversioning): int64 products of int32 values
  * vectorise only with SSE4.1/AVX2. The results are integers and identical either way.
  * NMEM_NO_CLONES turns this off (tests build both ways). */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(NMEM_NO_CLONES)
+#if defined(__has_attribute)
+#if __has_attribute(target_clones) && defined(__x86_64__) && defined(__GLIBC__) && !defined(NMEM_NO_CLONES)
 #define HOT __attribute__((target_clones("avx2", "default")))
-#else
+#endif
+#endif
+#ifndef HOT
 #define HOT
 #endif
 #if defined(__GNUC__)
