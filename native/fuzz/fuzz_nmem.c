@@ -7,7 +7,9 @@
  *           would reject almost every mutated file before the decoder, so the decoder is also
  *           fed directly. Geometry: width = 1 + b0 % 64, height = 1 + b1 % 64, channels 3 if
  *           b2 is odd else 1; b3 >= 128 asks for another output size (from b3's low bits).
- * The pixel limit is kept small (256 x 256) so that each input runs in milliseconds. */
+ * The pixel limit is kept small (256 x 256) so that each input runs in milliseconds. A payload
+ * that decodes is decoded twice, into differently filled buffers, and must give the same
+ * pixels. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,11 +61,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         oh = opt.out_height = 1 + ((data[3] >> 4) & 0x07) * 9;
     }
     size_t n = (size_t)ow * oh * c;
-    uint8_t *out = malloc(n);
-    if (!out) return 0;
+    uint8_t *out = malloc(n), *again = malloc(n);
+    if (!out || !again) {
+        free(out);
+        free(again);
+        return 0;
+    }
+    memset(out, 0xAA, n);
     nmem_status st = nmem_lossy_decode(data + 4, size - 4, w, h, c, &opt, out, n, &err);
     if (st != NMEM_OK && st != NMEM_ERR_FORMAT) abort(); /* nothing else is possible here */
     if (!err.message) abort();
+    if (st == NMEM_OK) {
+        /* a second decode into differently filled memory gives the same pixels: every output
+         * byte is written, and nothing depends on uninitialised memory */
+        memset(again, 0x55, n);
+        if (nmem_lossy_decode(data + 4, size - 4, w, h, c, &opt, again, n, &err) != NMEM_OK) abort();
+        if (memcmp(out, again, n) != 0) abort();
+    }
     free(out);
+    free(again);
     return 0;
 }
