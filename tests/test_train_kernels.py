@@ -109,7 +109,7 @@ def test_fused_training_step_matches_autograd(mixed):
 # ---- the C kernels (native/train/) against the numba ones ------------------------------------
 tk = pytest.importorskip("neural_memory.lossy.encoding.train_kernels")
 needs_c = pytest.mark.skipif(tk._train_native is None, reason="C training kernels not built")
-C_BACKENDS = ["c", "c-generic"]
+C_BACKENDS = ["c", "c-avx2", "c-generic"]  # the best ISA here, AVX2 at most, plain C
 
 
 def _close(a, b, rtol=1e-4):

@@ -50,12 +50,12 @@ static void *get(bufset *b, PyObject *obj, char kind, Py_ssize_t min_items, int 
 static PyObject *synth_part(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *o_feat, *o_target, *o_w1, *o_b1, *o_w2, *o_b2, *o_grad, *o_out;
-    int g_n, c_n, h_n, generic;
+    int g_n, c_n, h_n, cap;
     long long n, blk0, blk1;
     float scale;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOiiiLLLfp", &o_feat, &o_target, &o_w1, &o_b1, &o_w2,
+    if (!PyArg_ParseTuple(args, "OOOOOOOOiiiLLLfi", &o_feat, &o_target, &o_w1, &o_b1, &o_w2,
                           &o_b2, &o_grad, &o_out, &g_n, &c_n, &h_n, &n, &blk0, &blk1, &scale,
-                          &generic))
+                          &cap))
         return NULL;
     if (g_n < 1 || g_n > 256 || c_n < 1 || c_n > 4 || h_n < 1 || h_n > 1024 || n < 0 || blk0 < 0 ||
         blk1 < blk0 || blk1 * (long long)NM_SYN_BLOCK - n >= NM_SYN_BLOCK) {
@@ -78,7 +78,7 @@ static PyObject *synth_part(PyObject *self, PyObject *args) {
     }
     double sse = 0.0;
     int rc;
-    const nm_ops *ops = nm_ops_select(generic);
+    const nm_ops *ops = nm_ops_select(cap);
     Py_BEGIN_ALLOW_THREADS
     rc = nm_synth_part(&a, blk0, blk1, out, &sse, ops);
     Py_END_ALLOW_THREADS
@@ -93,13 +93,13 @@ fail:
 static PyObject *arm_part(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *o[18];
-    int a_n, generic;
+    int a_n, cap;
     long long t0, t1;
     float lo, hi, scale;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOiLLfffp", &o[0], &o[1], &o[2], &o[3], &o[4],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOiLLfffi", &o[0], &o[1], &o[2], &o[3], &o[4],
                           &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
                           &o[14], &o[15], &o[16], &o[17], &a_n, &t0, &t1, &lo, &hi, &scale,
-                          &generic))
+                          &cap))
         return NULL;
     /* flat, offs, shapes, parents, strides, phases, weights, tasks, ctx_off, par_off,
        w0, b0, w1, b1, w2, b2, g_flat (or None), out */
@@ -164,7 +164,7 @@ static PyObject *arm_part(PyObject *self, PyObject *args) {
     }
     double bits = 0.0;
     int rc;
-    const nm_ops *ops = nm_ops_select(generic);
+    const nm_ops *ops = nm_ops_select(cap);
     Py_BEGIN_ALLOW_THREADS
     rc = nm_arm_part(&a, t0, t1, out, &bits, ops);
     Py_END_ALLOW_THREADS
@@ -178,16 +178,17 @@ fail:
 
 static PyObject *simd(PyObject *self, PyObject *noargs) {
     (void)self, (void)noargs;
-    return PyUnicode_FromString(nm_have_avx2() ? "avx2" : "generic");
+    const int isa = nm_isa();
+    return PyUnicode_FromString(isa == NM_ISA_AVX512 ? "avx512" : isa == NM_ISA_AVX2 ? "avx2" : "generic");
 }
 
 static PyMethodDef methods[] = {
     {"synth_part", synth_part, METH_VARARGS,
      "synth_part(feat, target, w1, b1, w2, b2, grad_feat|None, out, g_n, c_n, h_n, n, blk0, "
-     "blk1, scale, generic) -> sse of pixel blocks [blk0, blk1); gradients into out"},
+     "blk1, scale, cap) -> sse of pixel blocks [blk0, blk1); gradients into out"},
     {"arm_part", arm_part, METH_VARARGS,
      "arm_part(flat, offs, shapes, parents, strides, phases, weights, tasks, ctx_off, par_off, "
-     "w0, b0, w1, b1, w2, b2, g_flat|None, out, a_n, t0, t1, logb_lo, logb_hi, scale, generic) "
+     "w0, b0, w1, b1, w2, b2, g_flat|None, out, a_n, t0, t1, logb_lo, logb_hi, scale, cap) "
      "-> bits of tasks [t0, t1)"},
     {"simd", simd, METH_NOARGS, "the instruction set the kernels use on this CPU"},
     {NULL, NULL, 0, NULL},
@@ -198,9 +199,12 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_train_native",
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__train_native(void) {
+    nm_train_init();
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "SYN_BLOCK", NM_SYN_BLOCK) < 0 ||
-              PyModule_AddIntConstant(m, "ARM_CHUNK", NM_ARM_CHUNK) < 0)) {
+              PyModule_AddIntConstant(m, "ARM_CHUNK", NM_ARM_CHUNK) < 0 ||
+              PyModule_AddIntConstant(m, "ISA_GENERIC", NM_ISA_GENERIC) < 0 ||
+              PyModule_AddIntConstant(m, "ISA_AVX2", NM_ISA_AVX2) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -54,9 +54,18 @@ typedef struct {
 extern const nm_ops nm_ops_generic;
 #if defined(NM_HAVE_AVX2)
 extern const nm_ops nm_ops_avx2;
+/* dense and outer on 16-pixel vectors (kernels_avx512.c); the other blocks are AVX2's */
+void nm_dense_avx512(const float *X, ptrdiff_t ldx, int n_in, const float *W, ptrdiff_t ldw,
+                     int n_out, const float *bias, int relu, const float *mask, ptrdiff_t ldm,
+                     float *Y, ptrdiff_t ldy, int nv);
+void nm_outer_avx512(const float *Y, ptrdiff_t ldy, int n_y, const float *X, ptrdiff_t ldx,
+                     int n_x, int nv, float *L, ptrdiff_t ldl);
 #endif
-const nm_ops *nm_ops_select(int generic);
-int nm_have_avx2(void);
+void nm_train_init(void); /* once, before any kernel runs (builds the AVX-512 table) */
+/* The best building blocks for this CPU: at most `cap` (NM_ISA_*), 0 = no cap. */
+enum { NM_ISA_GENERIC = 1, NM_ISA_AVX2 = 2, NM_ISA_AVX512 = 3 };
+const nm_ops *nm_ops_select(int cap);
+int nm_isa(void); /* the best NM_ISA_* this CPU runs */
 
 typedef struct {
     const float *feat;   /* (g_n, n) */

@@ -14,8 +14,9 @@ with the PyTorch forward of model.py to float32 rounding (a test checks the valu
 gradients), so that CUDA training (PyTorch) and CPU training (here) optimise the same loss.
 
 The synthesis and rate kernels also exist in C (native/train/, module ``_train_native``:
-AVX2/FMA register-tiled, chosen at run time, with a plain C fallback); ``BACKEND`` says which
-ones run, the numba ones staying the fallback and the reference of the tests.
+register-tiled AVX2/FMA, AVX-512 for the two matrix blocks, chosen at run time, with a plain
+C fallback); ``BACKEND`` says which ones run, the numba ones staying the fallback and the
+reference of the tests.
 
 Reductions (the weight gradients, the squared error, the bits) are summed over a fixed split
 of the work into parts (SYNTH_PARTS, ARM_PARTS) whatever the number of threads, and the
@@ -39,13 +40,14 @@ try:  # the C versions of the synthesis and rate kernels (native/train/, built b
 except ImportError:  # not built: the numba kernels below do the same work, slower
     _train_native = None
 
-# Which kernels synth_sse and arm_rate run: "c" (AVX2/FMA if the CPU has it, else plain C),
-# "c-generic" (plain C only), or "numba". NM_TRAIN_KERNELS chooses; by default "c" where the
-# extension is built and the CPU has AVX2 + FMA (2-3x faster than numba per step), else numba
-# (which vectorises for the host CPU, faster than the plain C loops).
-_FAST_C = _train_native is not None and _train_native.simd() == "avx2"
+# Which kernels synth_sse and arm_rate run: "c" (the best the CPU has: AVX-512, AVX2/FMA or
+# plain C), "c-avx2" (at most AVX2), "c-generic" (plain C only), or "numba".
+# NM_TRAIN_KERNELS chooses; by default "c" where the extension is built and the CPU has at
+# least AVX2 + FMA, else numba (which vectorises for the host CPU, faster than plain C).
+_CAPS = {"c": 0, "c-generic": 1, "c-avx2": 2}  # the ISA cap passed to the C kernels
+_FAST_C = _train_native is not None and _train_native.simd() in ("avx2", "avx512")
 BACKEND = os.environ.get("NM_TRAIN_KERNELS", "c" if _FAST_C else "numba")
-if BACKEND not in ("c", "c-generic", "numba") or (BACKEND != "numba" and _train_native is None):
+if BACKEND not in (*_CAPS, "numba") or (BACKEND != "numba" and _train_native is None):
     BACKEND = "numba"
 
 BLOCK = 256  # pixels per synthesis block: 24 hidden x 256 x 4 B = 24 KB, inside L1/L2
@@ -774,12 +776,12 @@ def _synth_sse_c(feat, target, w1, b1, w2, b2, scale, grad_feat, backend):
     bounds = [min(n_blocks, t * per) for t in range(SYNTH_PARTS + 1)]
     sizes = (h_n * g_n, h_n, c_n * h_n, c_n)
     outs = np.zeros((SYNTH_PARTS, sum(sizes)), np.float32)
-    generic = backend == "c-generic"
+    cap = _CAPS[backend]
 
     def part(t: int) -> float:
         return nat.synth_part(
             feat, target, w1, b1, w2, b2, grad_feat, outs[t], g_n, c_n, h_n, n,
-            bounds[t], bounds[t + 1], float(scale), generic,
+            bounds[t], bounds[t + 1], float(scale), cap,
         )  # fmt: skip
 
     sse = 0.0
@@ -811,13 +813,13 @@ def _arm_rate_c(
     g_parts = np.zeros((ARM_PARTS, flat.shape[0]), np.float32) if want else None
     sizes = (n_ctx * a_n, a_n, a_n * a_n, a_n, a_n * 2, 2)
     outs = np.zeros((ARM_PARTS, sum(sizes)), np.float32)
-    generic = backend == "c-generic"
+    cap = _CAPS[backend]
     lo, hi = float(logb_range[0]), float(logb_range[1])
 
     def part(t: int) -> float:
         return nat.arm_part(
             *tables, w0, b0, w1, b1, w2, b2, None if g_parts is None else g_parts[t], outs[t],
-            a_n, int(bounds[t]), int(bounds[t + 1]), lo, hi, float(scale), generic,
+            a_n, int(bounds[t]), int(bounds[t + 1]), lo, hi, float(scale), cap,
         )  # fmt: skip
 
     bits = 0.0
