@@ -113,7 +113,8 @@ nmem_status nmem_output_size(const nmem_info *info, const nmem_decode_options *o
                              nmem_error *error);
 
 /* Decode a whole lossy file into a new image (release it with nmem_image_free). The sections
- * must be exactly those docs/FORMAT.md lists for the mode; on failure image->pixels is NULL. */
+ * follow docs/FORMAT.md (nmem_parse checks them; metadata sections of a version 2 file are
+ * ignored here: find them with nmem_find_section); on failure image->pixels is NULL. */
 nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_options *options,
                         nmem_image *image, nmem_error *error);
 void nmem_image_free(nmem_image *image);

@@ -706,10 +706,9 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
     if (info.mode != NMEM_MODE_LOSSY)
         return nmem_fail(err, NMEM_ERR_UNSUPPORTED, "lossless and near-lossless files are not decoded by the C library yet");
     if (info.bit_depth != 8) return nmem_fail(err, NMEM_ERR_FORMAT, "corrupted file: lossy files hold 8-bit gray, RGB or RGBA");
-    /* docs/FORMAT.md: LOSY, then ALPH for RGBA; nothing else */
-    uint32_t want = info.channels == 4 ? 2 : 1;
-    if (info.n_sections != want || memcmp(info.sections[0].tag, "LOSY", 4) != 0 ||
-        (want == 2 && memcmp(info.sections[1].tag, "ALPH", 4) != 0))
+    /* nmem_parse enforced docs/FORMAT.md's section rules: LOSY first (ALPH next for RGBA),
+     * then only metadata sections (version 2), which the pixels do not depend on */
+    if (info.n_sections < 1 || memcmp(info.sections[0].tag, "LOSY", 4) != 0)
         return nmem_fail(err, NMEM_ERR_FORMAT, "corrupted file: unexpected sections for a lossy file");
     if (info.channels == 4)
         return nmem_fail(err, NMEM_ERR_UNSUPPORTED, "the alpha plane of lossy RGBA files is not decoded by the C library yet");

@@ -250,6 +250,20 @@ static void test_lossy(const char *golden, const char *out_path) {
         CHECK(img.pixels && memcmp(img.pixels, ref, sizeof ref) == 0);
         nmem_image_free(&img);
         nmem_image_free(&img); /* idempotent */
+        /* format version 2 with a metadata section after LOSY decodes to the same pixels */
+        m = build_file(file, NMEM_MODE_LOSSY, 32, 32, 3, 8, 0, "LOSY", p, n);
+        size_t body = m - 4, hdr = body - n - 4 - (n < 128 ? 1 : 2);
+        file[4] = 2;        /* version */
+        file[hdr - 1] = 2;  /* section count (one byte here) */
+        memcpy(file + body, "EXIF\003abc", 8);
+        body += 8;
+        uint32_t crc = nmem_crc32(file, body);
+        for (int i = 0; i < 4; i++) file[body + (size_t)i] = (uint8_t)(crc >> (8 * i));
+        nmem_info info;
+        CHECK(nmem_parse(file, body + 4, &info, &err) == NMEM_OK && info.n_sections == 2);
+        CHECK(nmem_decode(file, body + 4, NULL, &img, &err) == NMEM_OK);
+        CHECK(img.pixels && memcmp(img.pixels, ref, sizeof ref) == 0);
+        nmem_image_free(&img);
         free(file);
     }
     free(p);
