@@ -51,6 +51,8 @@ def test_html_report_renders_with_content(tmp_path: Path) -> None:
     text = page.read_text()
     assert "<table>" in text and "data:image/png;base64," in text and "id=slider" in text
     assert "JPEG" in text and "WebP" in text
+    # the rate-distortion plots are on the page (their keys once differed from the plot code's)
+    assert "<img class=plot alt='rd_psnr'" in text and "<img class=plot alt='rd_msssim'" in text
 
     shot = tmp_path / "shot.png"
     subprocess.run(

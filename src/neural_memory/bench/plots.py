@@ -51,7 +51,8 @@ KEY_PUBLISHED = ("vtm", "av1", "coolchic5", "c3")
 
 
 def plot_rd(results: BenchResults, summ: Summary, out_dir: Path) -> dict[str, Path]:
-    """rd_psnr.png, rd_msssim.png and, with published anchors, rd_psnr_published.png."""
+    """rd_psnr.png, rd_msssim.png and, with published anchors, rd_psnr_published.png, keyed
+    by their stems (``rd_psnr`` ...), the keys the HTML page looks up."""
     aggs = summ["aggregates"]
     lossy = [n for n, a in aggs.items() if a["mode"] == LOSSY and len(curve(a)[0]) >= 2]
     style = _style(lossy)
@@ -104,7 +105,7 @@ def plot_rd(results: BenchResults, summ: Summary, out_dir: Path) -> dict[str, Pa
         path = out_dir / fname
         fig.savefig(path)
         plt.close(fig)
-        paths[fname] = path
+        paths[Path(fname).stem] = path  # keys: rd_psnr, rd_msssim, rd_psnr_published
     return paths
 
 
