@@ -196,7 +196,7 @@ sys.meta_path.insert(0, Block())
 from neural_memory.cli import main
 for stem in ("ll", "ly"):
     src = {str(tmp_path)!r} + "/" + stem
-    assert main(["decode", src + ".nmem", "-o", src + ".png", "-q"]) == 0
+    assert main(["decode", src + ".nmem", "-o", src + ".png", "--quiet"]) == 0
 loaded = [m for m in sys.modules if m.split(".")[0] in HEAVY
           or m.startswith(("neural_memory.bench", "neural_memory.reconstruct",
                            "neural_memory.lossy.encoding."))]

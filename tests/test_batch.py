@@ -72,7 +72,7 @@ def test_pool_and_sequential_give_identical_bytes(tree: Path, tmp_path: Path) ->
 def test_dask_cluster_batch_matches_local(tree: Path, tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     local = tmp_path / "local"
-    assert cli("encode", str(tree), "--lossless", "-o", str(local), "-q").returncode == 0
+    assert cli("encode", str(tree), "--lossless", "-o", str(local), "--quiet").returncode == 0
     with distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,

@@ -39,7 +39,7 @@ def test_version_names_the_format() -> None:
 
 def test_lossless_encode_info_decode(png_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "image.nmem"
-    result = run("encode", str(png_path), "--lossless", "-o", str(out), "-q")
+    result = run("encode", str(png_path), "--lossless", "-o", str(out), "--quiet")
     assert result.returncode == 0, result.stderr
     info = run("info", str(out))
     assert "lossless" in info.stdout and "DATA" in info.stdout and "32x24" in info.stdout
@@ -50,10 +50,10 @@ def test_lossless_encode_info_decode(png_path: Path, tmp_path: Path) -> None:
 
 
 def test_default_output_names_and_no_overwrite(png_path: Path) -> None:
-    assert run("encode", str(png_path), "--near-lossless", "2", "-q").returncode == 0
+    assert run("encode", str(png_path), "--near-lossless", "2", "--quiet").returncode == 0
     nmem = png_path.with_suffix(".nmem")
     assert nmem.is_file()
-    assert_one_line_error(run("encode", str(png_path), "--lossless", "-q"), "exists")
+    assert_one_line_error(run("encode", str(png_path), "--lossless", "--quiet"), "exists")
     before = png_path.read_bytes()
     # decoding to the default name would hit the original image.png: refused, input intact
     assert_one_line_error(run("decode", str(nmem)), "exists")
@@ -67,7 +67,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path, png_path: Path) -> None
     assert_one_line_error(run("encode", str(tmp_path / "none.png")), "no such image")
     assert_one_line_error(run("decode", str(junk), "-o", str(tmp_path / "o.png")), "magic")
     out = tmp_path / "t.nmem"
-    assert run("encode", str(png_path), "--lossless", "-o", str(out), "-q").returncode == 0
+    assert run("encode", str(png_path), "--lossless", "-o", str(out), "--quiet").returncode == 0
     truncated = tmp_path / "cut.nmem"
     truncated.write_bytes(out.read_bytes()[:-7])
     assert_one_line_error(run("decode", str(truncated), "-o", str(tmp_path / "o.png")), "")
@@ -106,7 +106,7 @@ def test_lossy_encode_info_decode(
     assert "lossy" in stdout and "bpp" in stdout and "PSNR" in stdout
     assert "lossy" in run("info", str(out)).stdout
     back = tmp_path / "back.png"
-    assert run("decode", str(out), "-o", str(back), "-q").returncode == 0
+    assert run("decode", str(out), "-o", str(back), "--quiet").returncode == 0
     assert nm.load_image(back).shape == nm.load_image(png_path).shape
 
 

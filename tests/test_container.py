@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import zlib
 from dataclasses import replace
+
+import pytest
 
 from neural_memory.container import Header, Metadata, Mode, pack, unpack
 from neural_memory.container.nmem import MAX_SECTIONS
@@ -99,7 +99,7 @@ def test_wrong_magic_and_version_have_clear_messages() -> None:
     data = pack(HEADER, SECTIONS)
     with pytest.raises(FormatError, match="magic"):
         unpack(b"\x89PNG" + data[4:])
-    with pytest.raises(FormatError, match="version 9 .*versions 1 to 2"):
+    with pytest.raises(FormatError, match=r"version 9 .*versions 1 to 2"):
         unpack(data[:4] + b"\x09" + data[5:])
 
 

@@ -17,8 +17,9 @@ from neural_memory.api import (
     encode,
     encode_file,
     read_info,
+    read_metadata,
 )
-from neural_memory.container import FORMAT_VERSION
+from neural_memory.container import FORMAT_VERSION, Metadata
 from neural_memory.errors import (
     FormatError,
     ImageError,
@@ -41,6 +42,7 @@ __all__ = [
     "FileInfo",
     "FormatError",
     "ImageError",
+    "Metadata",
     "MissingDependencyError",
     "NeuralMemoryError",
     "OptionError",
@@ -52,6 +54,7 @@ __all__ = [
     "encode_file",
     "load_image",
     "read_info",
+    "read_metadata",
     "register",
     "save_image",
 ]

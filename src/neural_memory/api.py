@@ -22,9 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from neural_memory.atomic import check_output_path, write_atomic
-from neural_memory.container import Container, Header, Mode, pack, unpack
+from neural_memory.container import Container, Header, Metadata, Mode, pack, unpack
 from neural_memory.errors import FormatError, ImageError, OptionError
-from neural_memory.images import bit_depth_of, load_image, save_image, to_array
+from neural_memory.images import (
+    bit_depth_of,
+    check_output_format,
+    load_image_with_info,
+    metadata_of,
+    save_image,
+    to_array,
+)
 from neural_memory.metrics import bits_per_pixel, bits_per_sample, psnr
 from neural_memory.options import LOSSY, DecodeOptions, EncodeOptions
 
@@ -66,6 +73,7 @@ def encode(
     image,
     options: EncodeOptions | None = None,
     *,
+    metadata: Metadata | None = None,
     progress: Progress | None = None,
     **keywords,
 ) -> bytes:
@@ -76,9 +84,16 @@ def encode(
     ``"lossy"`` (the default), ``"lossless"`` or ``"near-lossless"`` (every sample within
     ``near`` of the original). Lossy rate control takes at most one of ``lmbda`` (the
     rate-distortion trade-off), ``bpp`` (a target size) or ``psnr`` (a target quality);
-    with none, a default lambda. ``preset`` (fast, default, slow) sets the training length.
+    with none, a default lambda; or ``quality`` 0-100. ``preset`` (fast, default, slow) sets
+    the training length.
+
+    ``metadata`` (a :class:`~neural_memory.container.Metadata`: ICC profile, EXIF, XMP) is
+    stored beside the pixels; a Pillow image brings its own (``image.info``) unless
+    ``metadata`` is given. ``strip=True`` stores none.
     """
     options = _encode_options(options, keywords)
+    if metadata is None:
+        metadata = _pillow_metadata(image)
     pixels = to_array(image)
     height, width, channels = pixels.shape
     depth = bit_depth_of(pixels)
@@ -93,7 +108,19 @@ def encode(
         kind = Mode.NEAR_LOSSLESS if options.near else Mode.LOSSLESS
         header = Header(kind, width, height, channels, depth, param=options.near)
         sections = {"DATA": payload}
+    if metadata is not None and not options.strip:
+        if not isinstance(metadata, Metadata):
+            raise OptionError(f"metadata must be a Metadata, got {type(metadata).__name__}")
+        sections.update(metadata.sections())
     return pack(header, sections)
+
+
+def _pillow_metadata(image) -> Metadata | None:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a hard dependency
+        return None
+    return metadata_of(image) if isinstance(image, Image.Image) else None
 
 
 def _encode_options(options: EncodeOptions | None, keywords: dict) -> EncodeOptions:
@@ -126,7 +153,7 @@ def _encode_lossy(pixels: np.ndarray, options: EncodeOptions, progress: Progress
 
 
 def decode(
-    data: bytes,
+    data: bytes | str | os.PathLike,
     *,
     size: tuple[int, int] | None = None,
     scale: float | None = None,
@@ -139,9 +166,10 @@ def decode(
     stored representation is a function of position, so it can be sampled on any grid).
     A file whose image has more than ``max_pixels`` pixels (default
     ``options.DEFAULT_MAX_DECODE_PIXELS``, 64 Mpixel) is refused before anything is decoded.
+    ``data`` may also be the path of a ``.nmem`` file.
     """
     options = DecodeOptions(size=size, scale=scale, max_pixels=max_pixels)
-    container = unpack(data)
+    container = unpack(_file_bytes(data))
     header = container.header
     limit = options.pixel_limit
     if header.width * header.height > limit:
@@ -172,6 +200,22 @@ def decode(
     )
 
 
+def _file_bytes(data) -> bytes:
+    """The bytes of a file given as bytes or as a path (a clear error for anything else)."""
+    if isinstance(data, (str, os.PathLike)):
+        return read_nmem(data)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise OptionError(
+            f"expected the bytes or the path of a .nmem file, got {type(data).__name__}"
+        )
+    return bytes(data)
+
+
+def read_metadata(data: bytes | str | os.PathLike) -> Metadata:
+    """The ICC profile, EXIF and XMP stored in a file (bytes or path); empty when none."""
+    return unpack(_file_bytes(data)).metadata
+
+
 def _decode_lossy(
     container: Container, size: tuple[int, int] | None, max_pixels: int
 ) -> np.ndarray:
@@ -199,13 +243,14 @@ def _decode_lossy(
     return np.concatenate([color, alpha], axis=2)
 
 
-def read_info(data: bytes) -> FileInfo:
+def read_info(data: bytes | str | os.PathLike) -> FileInfo:
     """Parse a file's header and section table (checks the checksum, decodes nothing).
 
     >>> import numpy as np
     >>> read_info(encode(np.zeros((2, 2), np.uint8), mode="lossless")).mode
     'lossless'
     """
+    data = _file_bytes(data)
     container = unpack(data)
     h = container.header
     return FileInfo(
@@ -236,6 +281,8 @@ class EncodeReport:
     seconds: float
     psnr: float | None
     max_error: int
+    notes: tuple[str, ...] = ()
+    sections: dict[str, int] | None = None
 
     @property
     def bpp(self) -> float:
@@ -254,19 +301,32 @@ def encode_file(
     verify: bool = True,
     options: EncodeOptions | None = None,
     progress: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
     **keywords,
 ) -> EncodeReport:
     """Encode an image file into a ``.nmem`` file (atomically; never over the input).
 
-    Options as for :func:`encode`. With ``verify`` the file is decoded again to report the
-    real PSNR / max error.
+    Options as for :func:`encode`; the file's ICC profile, EXIF and XMP are kept unless
+    ``strip``. With ``verify`` the file is decoded again to report the real PSNR / max
+    error. ``warn`` is called with each one-line note as soon as it is known (e.g. a JPEG
+    input coded losslessly grows); the notes are also in the report.
     """
     options = _encode_options(options, keywords)
     source = Path(source)
     out = check_output_path(output, force=force, inputs=(source,))
-    pixels = load_image(source)
+    pixels, info = load_image_with_info(source, frame=options.frame)
+    notes = []
+    if info.format == "JPEG" and options.mode != LOSSY:
+        notes.append(
+            f"{source} is a JPEG: {options.mode} coding keeps its decoded pixels, JPEG's "
+            "artefacts included, and the file will be larger than the JPEG "
+            f"({source.stat().st_size:,} bytes); lossy mode (-q) gives a smaller one"
+        )
+    for note in notes:
+        if warn is not None:
+            warn(note)
     start = time.perf_counter()
-    data = encode(pixels, options, progress=progress)
+    data = encode(pixels, options, metadata=info.metadata, progress=progress)
     seconds = time.perf_counter() - start
     quality, max_error = None, 0
     if verify:
@@ -274,6 +334,7 @@ def encode_file(
         quality, max_error = psnr(pixels, decoded), _max_error(pixels, decoded)
     write_atomic(out, data)
     height, width, channels = pixels.shape
+    file_info = read_info(data)
     return EncodeReport(
         source,
         out,
@@ -282,10 +343,12 @@ def encode_file(
         width,
         height,
         channels,
-        read_info(data).mode,
+        file_info.mode,
         seconds,
         quality,
         max_error,
+        tuple(notes),
+        file_info.sections,
     )
 
 
@@ -314,12 +377,22 @@ def decode_file(
     size: tuple[int, int] | None = None,
     scale: float | None = None,
     max_pixels: int | None = None,
+    options: DecodeOptions | None = None,
 ) -> np.ndarray:
-    """Decode a ``.nmem`` file into an image file (format from the extension)."""
+    """Decode a ``.nmem`` file into an image file (format from the extension), with the
+    file's ICC profile, EXIF and XMP where the format carries them (not with
+    ``options.strip``); ``options.output_quality`` for lossy formats."""
+    if options is None:
+        options = DecodeOptions(size=size, scale=scale, max_pixels=max_pixels)
+    elif size is not None or scale is not None or max_pixels is not None:
+        raise OptionError("give options or size / scale / max_pixels, not both")
     source = Path(source)
     out = check_output_path(output, force=force, inputs=(source,))
-    pixels = decode(read_nmem(source), size=size, scale=scale, max_pixels=max_pixels)
-    save_image(out, pixels)
+    check_output_format(out)
+    data = read_nmem(source)
+    pixels = decode(data, size=options.size, scale=options.scale, max_pixels=options.max_pixels)
+    metadata = None if options.strip else unpack(data).metadata
+    save_image(out, pixels, metadata=metadata, quality=options.output_quality)
     return pixels
 
 
@@ -329,10 +402,12 @@ __all__ = [
     "EncodeReport",
     "FileInfo",
     "ImageError",
+    "Metadata",
     "decode",
     "decode_file",
     "encode",
     "encode_file",
     "read_info",
+    "read_metadata",
     "read_nmem",
 ]

@@ -37,7 +37,33 @@ def check_output_path(path: str | os.PathLike, *, force: bool, inputs: tuple = (
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"output folder does not exist: {parent}")
+    check_writable(parent)
     return out
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Refuse a folder no file can be created in (read-only mount, no permission), before
+    any long work: a real temporary file is made and removed, since permission bits alone
+    say nothing for root or on a read-only mount."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write in the output folder {folder}: {exc.strerror or exc}"
+        ) from None
+
+
+#: Temporary files being written now, so that a process stopped by a signal can remove them
+#: (:func:`remove_partial_files`) before it exits.
+_PARTIAL: set[Path] = set()
+
+
+def remove_partial_files() -> None:
+    """Delete the temporary files of writes in progress (for a signal handler that is about
+    to end the process without unwinding)."""
+    for tmp in list(_PARTIAL):
+        tmp.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -57,6 +83,7 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None] | bytes
     parent = out.parent if str(out.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=parent)
     tmp = Path(tmp_name)
+    _PARTIAL.add(tmp)
     try:
         if isinstance(writer, (bytes, bytearray, memoryview)):
             with os.fdopen(fd, "wb") as handle:
@@ -77,3 +104,5 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None] | bytes
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        _PARTIAL.discard(tmp)

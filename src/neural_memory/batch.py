@@ -10,14 +10,17 @@ skips it (resume) unless ``force`` is set.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neural_memory.atomic import remove_partial_files
 from neural_memory.errors import NeuralMemoryError, OptionError
 from neural_memory.options import DecodeOptions, EncodeOptions
 
@@ -161,14 +164,7 @@ def decode_job(job: Job, options: DecodeOptions, force: bool) -> JobResult:
 
     def run() -> JobResult:
         start = time.perf_counter()
-        decode_file(
-            job.source,
-            job.output,
-            force=force,
-            size=options.size,
-            scale=options.scale,
-            max_pixels=options.max_pixels,
-        )
+        decode_file(job.source, job.output, force=force, options=options)
         return JobResult(
             job.source,
             job.output,
@@ -193,6 +189,30 @@ def _init_worker(threads: int) -> None:
     # Each process gets its share of the cores; oversubscription makes a pool slower.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    # Ctrl-C reaches the whole process group: the parent alone decides, and stops the
+    # workers with SIGTERM, which ends a worker at once (the pool would catch a SystemExit
+    # as a job's result and go on with the next job) after removing the temporary file of
+    # a write in progress, so nothing more is written.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_term)
+
+
+def _exit_on_term(signum, frame) -> None:
+    remove_partial_files()
+    os._exit(128 + signum)
+
+
+def _stop_workers(executor: Executor) -> None:
+    """After Ctrl-C: cancel what has not started and stop the running jobs now (waiting for
+    them would write more outputs after the user asked to stop)."""
+    # the pool's processes: shutdown() forgets them, so they are taken first
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def make_executor(workers: int, cluster: str | None) -> Executor:
@@ -260,6 +280,9 @@ def run_batch(
                 results[futures[future]] = future.result()
                 if progress:
                     progress(len(results), total, {"failed": _failed(results)})
+        except KeyboardInterrupt:
+            _stop_workers(executor)
+            raise
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
     ordered = [results[i] for i in range(total)]
@@ -268,6 +291,24 @@ def run_batch(
 
 def _failed(results: dict[int, JobResult]) -> int:
     return sum(r.status == "failed" for r in results.values())
+
+
+def summary_json(summary: BatchSummary) -> dict:
+    """The summary as plain data (``--json``): every file's result and the totals."""
+    files = [
+        {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(r).items()}
+        for r in summary.results
+    ]
+    done = [r for r in summary.results if r.status == "done"]
+    return dict(
+        files=files,
+        done=summary.count("done"),
+        skipped=summary.count("skipped"),
+        failed=summary.count("failed"),
+        input_bytes=sum(r.input_bytes for r in done),
+        output_bytes=sum(r.output_bytes for r in done),
+        seconds=summary.wall_seconds,
+    )
 
 
 def format_summary(summary: BatchSummary) -> str:

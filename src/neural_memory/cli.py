@@ -1,22 +1,33 @@
 """The ``neural-memory`` command line: encode, decode, info, demo, bench.
 
 Every error a user can cause ends as one line on stderr and exit status 1 (2 for bad
-command-line usage, 130 for Ctrl-C); a traceback appears only with ``--debug``.
+command-line usage, 130 for Ctrl-C, 141 when the reader of stdout has gone, e.g. ``| head``);
+a traceback appears only with ``--debug``. Option values are checked before anything slow
+starts (no PyTorch import, no image read), and so is the output folder.
+
+Conventions of cwebp / cjxl / avifenc: ``-q / --quality`` 0-100, ``-e / --effort``, ``-v``,
+``--quiet``, ``--json``, ``-`` for standard input or output, ``--strip`` for metadata.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from neural_memory import __version__
 from neural_memory.api import decode_file, encode_file, read_info, read_nmem
+from neural_memory.atomic import check_output_path, check_writable
 from neural_memory.container import FORMAT_VERSION
 from neural_memory.errors import NeuralMemoryError, OptionError
+from neural_memory.images import check_output_format, output_quality_note
 from neural_memory.options import (
     DEFAULT_MAX_DECODE_PIXELS,
     DEFAULT_PRESET,
@@ -25,20 +36,24 @@ from neural_memory.options import (
     NEAR_LOSSLESS,
     PRESET_STEPS,
     PRESETS,
+    QUALITY_LAMBDA,
     DecodeOptions,
     EncodeOptions,
+    preset_for_effort,
 )
 from neural_memory.progress import progress_bar
 
 EXAMPLES = """\
 examples:
   neural-memory encode photo.png                      lossy, default preset -> photo.nmem
+  neural-memory encode photo.png -q 80                quality 0-100 (as cwebp, cjxl)
   neural-memory encode photo.png --bpp 0.5 -o p.nmem  aim at 0.5 bits per pixel
   neural-memory encode photo.png --psnr 35            aim at 35 dB PSNR
   neural-memory encode scan.tif --lossless            bit-exact
   neural-memory encode scan.tif --near-lossless 2     every sample within +-2
   neural-memory decode photo.nmem -o photo.png        rebuild the image
   neural-memory decode photo.nmem --scale 2           render at twice the size (lossy)
+  cat x.png | neural-memory encode - -o - | neural-memory decode - -o y.png   pipes
   neural-memory info photo.nmem                       header and section sizes
   neural-memory inpaint photo.png --mask m.png -o f.png  fill the pixels marked in m.png
   neural-memory demo                                  the whole job on a bundled photo
@@ -103,10 +118,17 @@ def _add_encode(commands) -> None:
         "-o",
         "--output",
         type=Path,
-        help="output file; for several inputs an output folder that mirrors the input tree "
-        "(default: beside each input, with .nmem)",
+        help="output file, - for standard output; for several inputs an output folder that "
+        "mirrors the input tree (default: beside each input, with .nmem)",
     )
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--strip", action="store_true", help="drop the ICC colour profile, EXIF and XMP")
+    p.add_argument(
+        "--frame",
+        type=int,
+        metavar="N",
+        help="encode frame N (from 0) of an animation or multi-page file (refused without)",
+    )
     _add_batch_options(p)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--lossless", action="store_true", help="bit-exact coding")
@@ -126,13 +148,29 @@ def _add_encode(commands) -> None:
     )
     rate.add_argument("--bpp", type=float, help="target size in bits per pixel (lossy)")
     rate.add_argument("--psnr", type=float, help="target quality in dB (lossy)")
-    p.add_argument(
+    rate.add_argument(
+        "-q",
+        "--quality",
+        type=float,
+        metavar="Q",
+        help="quality 0-100 (lossy): a lambda from {:g} at 0 to {:g} at 100, log-linear; "
+        "larger is bigger and better".format(*QUALITY_LAMBDA),
+    )
+    effort = p.add_mutually_exclusive_group()
+    effort.add_argument(
+        "-e",
+        "--effort",
+        type=int,
+        metavar="E",
+        help="encoder effort 1-10 as in cjxl (lossy): 1-3 fast, 4-7 default, 8-10 slow",
+    )
+    effort.add_argument(
         "--preset",
         choices=PRESETS,
-        default=DEFAULT_PRESET,
+        default=None,
         help=f"encoder effort (lossy): training steps {_preset_steps()}; encode time grows"
         " with the steps (measured times: README.md, docs/BENCHMARKS.md)"
-        " (default: %(default)s)",
+        f" (default: {DEFAULT_PRESET})",
     )
     p.add_argument(
         "--steps",
@@ -145,8 +183,16 @@ def _add_encode(commands) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_output_style(p)
     p.set_defaults(run=_run_encode)
+
+
+def _add_output_style(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bar, summary or notes")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="say more (options, timings)")
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (on stderr with -o -)"
+    )
 
 
 def _preset_steps() -> str:
@@ -165,14 +211,24 @@ def _add_decode(commands) -> None:
         "-o",
         "--output",
         type=Path,
-        help="output image; for several inputs an output folder (default: beside each input)",
+        help="output image, - for standard output; for several inputs an output folder "
+        "(default: beside each input)",
     )
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument(
         "--format",
-        default="png",
-        help="image format of batch outputs, as an extension (default: %(default)s)",
+        help="output image format as an extension: png, tiff, webp, jpg, avif, jxl ... "
+        "(default: the output's extension, else png)",
     )
+    p.add_argument(
+        "-q",
+        "--quality",
+        type=int,
+        metavar="Q",
+        help="quality 0-100 of a lossy output format (jpg, avif; webp is lossless without "
+        "it, jxl too); default 95, with a note",
+    )
+    p.add_argument("--strip", action="store_true", help="write no ICC colour profile, EXIF or XMP")
     _add_batch_options(p)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=_parse_size, metavar="WxH", help="render at this size (lossy)")
@@ -184,7 +240,7 @@ def _add_decode(commands) -> None:
         help="refuse images (stored or rendered) of more than N pixels "
         f"(default {DEFAULT_MAX_DECODE_PIXELS}, i.e. 8192x8192)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    _add_output_style(p)
     p.set_defaults(run=_run_decode)
 
 
@@ -209,14 +265,18 @@ def _is_batch(args: argparse.Namespace) -> bool:
     if len(args.inputs) > 1 or args.cluster:
         return True
     item = args.inputs[0]
+    if item == "-":
+        return False
     return any(ch in item for ch in "*?[") or Path(item).is_dir()
 
 
 def _run_batch(
     args: argparse.Namespace, work, options: EncodeOptions | DecodeOptions, suffixes, new_suffix
 ) -> int:
-    from neural_memory.batch import format_summary, plan, run_batch
+    from neural_memory.batch import format_summary, plan, run_batch, summary_json
 
+    if "-" in args.inputs or str(args.output) == "-":
+        raise OptionError("- (standard input or output) works for a single file only")
     if args.jobs is not None and args.jobs < 1:
         raise OptionError("--jobs must be at least 1")
     if args.output is not None and args.output.exists() and not args.output.is_dir():
@@ -224,7 +284,10 @@ def _run_batch(
     jobs = plan(args.inputs, args.output, suffixes=suffixes, new_suffix=new_suffix)
     if not jobs:
         raise OptionError("no input files found")
-    with progress_bar(f"{len(jobs)} files", disable=args.quiet) as progress:
+    for folder in sorted({_nearest_folder(job.output.parent) for job in jobs}):
+        check_writable(folder)
+    quiet = args.quiet or args.json
+    with progress_bar(f"{len(jobs)} files", disable=quiet) as progress:
         summary = run_batch(
             jobs,
             work,
@@ -234,13 +297,23 @@ def _run_batch(
             cluster=args.cluster,
             progress=progress,
         )
-    if not args.quiet:
+    if args.json:
+        print(json.dumps(summary_json(summary), indent=2))
+    elif not args.quiet:
         print(format_summary(summary))
     else:
         for result in summary.results:
             if result.status == "failed":
                 print(f"neural-memory: error: {result.source}: {result.error}", file=sys.stderr)
     return 0 if summary.ok else 1
+
+
+def _nearest_folder(path: Path) -> Path:
+    """The nearest folder of ``path`` that exists (batch outputs create the rest)."""
+    path = path if str(path) else Path(".")
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _add_info(commands) -> None:
@@ -342,36 +415,145 @@ def _encode_options(args: argparse.Namespace) -> EncodeOptions:
     mode = LOSSLESS if args.lossless else LOSSY
     if args.near_lossless is not None:
         mode = NEAR_LOSSLESS
+    preset = args.preset
+    if args.effort is not None:
+        if mode != LOSSY:
+            raise OptionError("-e / --effort applies to lossy mode only")
+        preset = preset_for_effort(args.effort)
+    elif preset is not None and mode != LOSSY:
+        raise OptionError("--preset / preset= applies to lossy mode only")
     lossy = {}
     if mode == LOSSY:
-        lossy = dict(preset=args.preset, device=args.device, seed=args.seed, threads=args.threads)
+        lossy = dict(
+            preset=preset or DEFAULT_PRESET,
+            device=args.device,
+            seed=args.seed,
+            threads=args.threads,
+        )
     return EncodeOptions(
         mode=mode,
         near=args.near_lossless or 0,
         lmbda=args.lmbda,
         bpp=args.bpp,
         psnr=args.psnr,
+        quality=args.quality,
         steps=args.steps,
+        strip=args.strip,
+        frame=args.frame,
         **lossy,
     )
 
 
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"neural-memory: note: {text}", file=sys.stderr)
+
+
+def _announce_compiling(args: argparse.Namespace) -> None:
+    """One line before the lossless engine's first run on this machine, which compiles its
+    kernels (numba) for tens of seconds without a word otherwise."""
+    from neural_memory.lossless.jit import FIRST_COMPILE_SECONDS, kernels_cached
+
+    if not kernels_cached():
+        _note(
+            args,
+            f"first run: compiling kernels, about {FIRST_COMPILE_SECONDS} s "
+            "(once; later runs start at once)",
+        )
+
+
+@contextlib.contextmanager
+def _stdio(args: argparse.Namespace, default_suffix: str) -> Iterator[tuple[Path, Path]]:
+    """The input and output paths of a single-file command, with ``-`` as standard input
+    (read into a temporary file) or standard output (written to a temporary file, copied
+    out once complete, so a failed run writes nothing)."""
+    source, output = args.inputs[0], args.output
+    if source != "-" and str(output) != "-":
+        yield Path(source), output
+        return
+    if str(output) == "-" and sys.stdout.isatty():
+        raise OptionError("refusing to write binary data to a terminal: redirect it or use -o FILE")
+    if source == "-" and output is None:
+        raise OptionError("with input from standard input, give -o FILE or -o - (stdout)")
+    with tempfile.TemporaryDirectory(prefix="neural-memory-") as tmp:
+        if source == "-":
+            source_path = Path(tmp) / "stdin"
+            source_path.write_bytes(sys.stdin.buffer.read())
+        else:
+            source_path = Path(source)
+        output_path = Path(tmp) / f"stdout{default_suffix}" if str(output) == "-" else output
+        yield source_path, output_path
+        if str(output) == "-":
+            sys.stdout.buffer.write(output_path.read_bytes())
+            sys.stdout.buffer.flush()
+
+
+def _report_stream(args: argparse.Namespace):
+    """Where summaries go: stdout, unless stdout carries the image."""
+    return sys.stderr if str(args.output) == "-" else sys.stdout
+
+
 def _run_encode(args: argparse.Namespace) -> int:
     options = _encode_options(args)
+    if args.verbose:
+        print(f"neural-memory: options: {options}", file=sys.stderr)
+    if options.mode != LOSSY:
+        _announce_compiling(args)
     if _is_batch(args):
         from neural_memory.batch import IMAGE_SUFFIXES, encode_job
 
         return _run_batch(args, encode_job, options, IMAGE_SUFFIXES, ".nmem")
-    source = Path(args.inputs[0])
-    output = args.output or source.with_suffix(".nmem")
-    with progress_bar(f"encoding {source.name}", disable=args.quiet) as progress:
-        report = encode_file(source, output, force=args.force, options=options, progress=progress)
-    if not args.quiet:
-        print(_encode_summary(report))
+    if args.output is None and args.inputs[0] != "-":
+        args.output = Path(args.inputs[0]).with_suffix(".nmem")
+    with _stdio(args, ".nmem") as (source, output):
+        check_output_path(output, force=args.force, inputs=(source,))
+        with progress_bar(f"encoding {source.name}", disable=args.quiet) as progress:
+            report = encode_file(
+                source,
+                output,
+                force=args.force,
+                options=options,
+                progress=progress,
+                warn=lambda text: _note(args, text),
+            )
+    stream = _report_stream(args)
+    if args.json:
+        print(json.dumps(_encode_json(report, args), indent=2), file=stream)
+    elif not args.quiet:
+        print(_encode_summary(report, args), file=stream)
     return 0
 
 
-def _encode_summary(report) -> str:
+def _shown(path: Path | str, args: argparse.Namespace, which: str) -> str:
+    """A path as the user gave it (``-`` for the standard streams)."""
+    if which == "input" and args.inputs[0] == "-":
+        return "-"
+    if which == "output" and str(args.output) == "-":
+        return "-"
+    return str(path)
+
+
+def _encode_json(report, args: argparse.Namespace) -> dict:
+    return dict(
+        source=_shown(report.source, args, "input"),
+        output=_shown(report.output, args, "output"),
+        mode=report.mode,
+        width=report.width,
+        height=report.height,
+        channels=report.channels,
+        input_bytes=report.input_bytes,
+        output_bytes=report.output_bytes,
+        bpp=report.bpp,
+        bpsp=report.bpsp,
+        psnr=report.psnr,
+        max_error=report.max_error,
+        seconds=report.seconds,
+        sections=report.sections,
+        notes=list(report.notes),
+    )
+
+
+def _encode_summary(report, args: argparse.Namespace) -> str:
     size = f"{report.width}x{report.height}x{report.channels}"
     if report.mode == "lossy":
         quality = f"{report.bpp:.3f} bpp, PSNR {report.psnr:.2f} dB"
@@ -379,35 +561,80 @@ def _encode_summary(report) -> str:
         quality = f"{report.bpsp:.3f} bpsp, exact"
     else:
         quality = f"{report.bpsp:.3f} bpsp, max error {report.max_error}"
-    return (
-        f"{report.source} -> {report.output}: {size}, {report.mode}, "
-        f"{report.output_bytes:,} bytes ({report.input_bytes / report.output_bytes:.1f}x "
-        f"smaller than the input), {quality}, {report.seconds:.1f} s"
+    ratio = report.input_bytes / report.output_bytes
+    smaller = f"{ratio:.1f}x smaller than" if ratio >= 1 else f"{1 / ratio:.2f}x the size of"
+    line = (
+        f"{_shown(report.source, args, 'input')} -> {_shown(report.output, args, 'output')}: "
+        f"{size}, {report.mode}, {report.output_bytes:,} bytes ({smaller} the input), "
+        f"{quality}, {report.seconds:.1f} s"
     )
+    if args.verbose and report.sections:
+        line += "\n  sections " + ", ".join(f"{t} {n:,} B" for t, n in report.sections.items())
+    return line
+
+
+def _decode_suffix(args: argparse.Namespace) -> str:
+    """The output format's extension: ``--format``, else the output name's, else .png."""
+    if args.format:
+        suffix = "." + args.format.lower().lstrip(".")
+        given = args.output is not None and str(args.output) != "-" and args.output.suffix
+        if given and args.output.suffix.lower() != suffix and not _is_batch(args):
+            raise OptionError(
+                f"--format {args.format} does not match the output name {args.output}"
+            )
+        return suffix
+    if args.output is not None and str(args.output) != "-" and args.output.suffix:
+        return args.output.suffix.lower()
+    return ".png"
 
 
 def _run_decode(args: argparse.Namespace) -> int:
-    if _is_batch(args):
-        from neural_memory.batch import NMEM_SUFFIXES, decode_job
-
-        options = DecodeOptions(size=args.size, scale=args.scale, max_pixels=args.max_pixels)
-        return _run_batch(args, decode_job, options, NMEM_SUFFIXES, "." + args.format.lstrip("."))
-    source = Path(args.inputs[0])
-    output = args.output or source.with_suffix(".png")
-    start = time.perf_counter()
-    pixels = decode_file(
-        source,
-        output,
-        force=args.force,
+    options = DecodeOptions(
         size=args.size,
         scale=args.scale,
         max_pixels=args.max_pixels,
+        strip=args.strip,
+        output_quality=args.quality,
     )
-    if not args.quiet:
-        height, width, channels = pixels.shape
+    suffix = _decode_suffix(args)
+    check_output_format(Path("x" + suffix))
+    note = output_quality_note("x" + suffix, args.quality)
+    if note:
+        _note(args, note)
+    if _is_batch(args):
+        from neural_memory.batch import NMEM_SUFFIXES, decode_job
+
+        return _run_batch(args, decode_job, options, NMEM_SUFFIXES, suffix)
+    if args.output is None and args.inputs[0] != "-":
+        args.output = Path(args.inputs[0]).with_suffix(suffix)
+    start = time.perf_counter()
+    with _stdio(args, suffix) as (source, output):
+        info = read_info(read_nmem(source))
+        if info.mode != LOSSY or info.channels == 4:
+            _announce_compiling(args)
+        pixels = decode_file(source, output, force=args.force, options=options)
+        seconds = time.perf_counter() - start
+        output_bytes = output.stat().st_size
+    height, width, channels = pixels.shape
+    stream = _report_stream(args)
+    if args.json:
+        record = dict(
+            source=_shown(source, args, "input"),
+            output=_shown(output, args, "output"),
+            format=suffix.lstrip("."),
+            width=width,
+            height=height,
+            channels=channels,
+            bit_depth=16 if pixels.dtype.itemsize == 2 else 8,
+            output_bytes=output_bytes,
+            seconds=seconds,
+        )
+        print(json.dumps(record, indent=2), file=stream)
+    elif not args.quiet:
         print(
-            f"{source} -> {output}: {width}x{height}x{channels}, "
-            f"{time.perf_counter() - start:.2f} s"
+            f"{_shown(source, args, 'input')} -> {_shown(output, args, 'output')}: "
+            f"{width}x{height}x{channels}, {seconds:.2f} s",
+            file=stream,
         )
     return 0
 
@@ -415,8 +642,8 @@ def _run_decode(args: argparse.Namespace) -> int:
 def _run_info(args: argparse.Namespace) -> int:
     infos = []
     for path in args.inputs:
-        info = read_info(read_nmem(path))
-        infos.append((path, info))
+        data = sys.stdin.buffer.read() if str(path) == "-" else read_nmem(path)
+        infos.append((path, read_info(data)))
     if args.json:
         print(
             json.dumps(
@@ -447,24 +674,62 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(args.outdir, preset=args.preset, device=args.device, steps=args.steps)
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame) -> None:
+    """Ctrl-C: remember it (an extension that catches the KeyboardInterrupt may turn it into
+    another error, e.g. a SystemError) and raise KeyboardInterrupt as Python does."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush
+    cannot fail again (the documented recipe for SIGPIPE in Python)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    global _interrupted
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_of(argv))
     args = parser.parse_args(argv)
+    _interrupted = False
     try:
-        return int(args.run(args) or 0)
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except KeyboardInterrupt:
+        print("neural-memory: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
     except NeuralMemoryError as exc:
+        if _interrupted:
+            print("neural-memory: interrupted", file=sys.stderr)
+            return 130
         if args.debug:
             raise
         print(f"neural-memory: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("neural-memory: interrupted", file=sys.stderr)
-        return 130
     except MemoryError:
         print("neural-memory: error: out of memory", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line, with the way to get details
+        if _interrupted:  # e.g. a SystemError from an extension that swallowed Ctrl-C
+            print("neural-memory: interrupted", file=sys.stderr)
+            return 130
         if args.debug:
             raise
         print(
@@ -473,6 +738,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":

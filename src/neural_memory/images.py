@@ -12,14 +12,20 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from neural_memory.atomic import write_atomic
+from neural_memory.container import Metadata
 from neural_memory.errors import ImageError, OutputError
-from neural_memory.options import MAX_PIXELS
+from neural_memory.options import (
+    DEFAULT_OUTPUT_QUALITY,
+    LOSSY_OUTPUT_SUFFIXES,
+    MAX_PIXELS,
+    PALETTE_OUTPUT_SUFFIXES,
+)
 from neural_memory.options import check_size as within_limits
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -27,11 +33,45 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What was read, for messages and summaries."""
+    """What was read, for messages and summaries: the file's format and mode, the bit depth,
+    how many frames it has (animations, multi-page files) and its metadata."""
 
     format: str
     mode: str
     bit_depth: int
+    frames: int = 1
+    metadata: Metadata = field(default_factory=Metadata)
+
+
+_XMP_PNG_KEY = "XML:com.adobe.xmp"
+_TIFF_XMP_TAG = 700
+
+
+def metadata_of(im) -> Metadata:
+    """The ICC profile, EXIF and XMP of an open Pillow image (as its file holds them; EXIF
+    orientation included, never applied)."""
+    info = im.info
+    xmp = info.get("xmp") or info.get(_XMP_PNG_KEY)
+    if xmp is None and hasattr(im, "tag_v2"):
+        xmp = im.tag_v2.get(_TIFF_XMP_TAG)
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    exif = info.get("exif")
+    if isinstance(exif, str):  # pragma: no cover - Pillow gives bytes
+        exif = None
+    return Metadata(icc=info.get("icc_profile"), exif=exif, xmp=xmp)
+
+
+def pillow_metadata(metadata: Metadata) -> dict:
+    """``save()`` keywords that write ``metadata`` with Pillow (PNG, TIFF, JPEG, WebP, AVIF)."""
+    keywords: dict = {}
+    if metadata.icc:
+        keywords["icc_profile"] = metadata.icc
+    if metadata.exif:
+        keywords["exif"] = b"Exif\x00\x00" + metadata.exif
+    if metadata.xmp:
+        keywords["xmp"] = metadata.xmp
+    return keywords
 
 
 def to_array(image) -> np.ndarray:
@@ -72,13 +112,17 @@ def check_size(width: int, height: int) -> None:
         raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, *, frame: int | None = None) -> np.ndarray:
     """Read an image file into an ``(H, W, C)`` array (see the module docstring)."""
-    return load_image_with_info(path)[0]
+    return load_image_with_info(path, frame=frame)[0]
 
 
-def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
-    """Like :func:`load_image`, also returning the file's format and mode."""
+def load_image_with_info(
+    path: str | os.PathLike, *, frame: int | None = None
+) -> tuple[np.ndarray, ImageInfo]:
+    """Like :func:`load_image`, also returning the file's format, mode, frame count and
+    metadata. A file of several frames (an animated GIF, PNG or WebP, a multi-page TIFF) is
+    refused with its frame count unless ``frame`` picks one (from 0)."""
     from PIL import Image
 
     path = Path(path)
@@ -88,12 +132,16 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
         with _pixel_limit(Image), Image.open(path) as im:
             check_size(*im.size)
             fmt = im.format or "unknown"
-            if fmt == "PNG" and im.mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            _seek(im, path, frames, frame)
+            metadata = metadata_of(im)
+            colour = frames == 1 and im.mode in ("RGB", "RGBA")
+            if colour and fmt == "PNG" and _png_bit_depth(path) == 16:
                 array = _read_16bit_png(path)
-                return array, ImageInfo(fmt, im.mode, 16)
-            if fmt == "TIFF" and im.mode in ("RGB", "RGBA") and _tiff_is_16bit(im):
+                return array, ImageInfo(fmt, im.mode, 16, frames, metadata)
+            if colour and fmt == "TIFF" and _tiff_is_16bit(im):
                 array = _read_16bit_tiff(path)
-                return array, ImageInfo(fmt, im.mode, 16)
+                return array, ImageInfo(fmt, im.mode, 16, frames, metadata)
             mode = im.mode
             array = _pil_to_array(im)
     except ImageError:
@@ -102,7 +150,25 @@ def load_image_with_info(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo
         raise ImageError(f"image is too large: {path}") from None
     except Exception as exc:  # Pillow raises many types for damaged or unknown files
         raise ImageError(f"cannot read image {path}: {exc}") from None
-    return array, ImageInfo(fmt, mode, bit_depth_of(array))
+    return array, ImageInfo(fmt, mode, bit_depth_of(array), frames, metadata)
+
+
+def _seek(im, path: Path, frames: int, frame: int | None) -> None:
+    """Go to the frame asked for; refuse a multi-frame file without one (encoding only its
+    first frame would silently drop the rest)."""
+    if frame is None:
+        if frames > 1:
+            raise ImageError(
+                f"{path} has {frames} frames (an animation or a multi-page file); "
+                f"pick one with --frame N / frame=N (0 to {frames - 1})"
+            )
+        return
+    if not 0 <= frame < frames:
+        raise ImageError(
+            f"{path} has {frames} frame(s): --frame / frame= must be 0 to {frames - 1}"
+        )
+    if frame:
+        im.seek(frame)
 
 
 @contextmanager
@@ -199,10 +265,51 @@ def to_pil(array: np.ndarray):
     return Image.fromarray(array[:, :, 0] if channels == 1 else array, mode)
 
 
-def save_image(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write an array atomically; the format follows the file extension (PNG if none)."""
+def output_quality_note(path: str | os.PathLike, quality: int | None) -> str | None:
+    """What a user should be told before ``path`` is written: the quality a lossy format gets
+    when none was given (WebP is then written lossless, so it needs no note)."""
+    suffix = Path(path).suffix.lower()
+    if quality is None and suffix in LOSSY_OUTPUT_SUFFIXES and suffix != ".webp":
+        return (
+            f"writing {'JPEG' if suffix == '.jpg' else suffix[1:].upper()} at quality "
+            f"{DEFAULT_OUTPUT_QUALITY} (a lossy format; "
+            "choose with -q / --quality, or write .png for the exact pixels)"
+        )
+    return None
+
+
+def check_output_format(path: str | os.PathLike, channels: int | None = None) -> None:
+    """Refuse output formats that would change the pixels beyond a stated quality: GIF keeps
+    a palette of 256 colours."""
+    suffix = Path(path).suffix.lower()
+    if suffix in PALETTE_OUTPUT_SUFFIXES:
+        raise OutputError(
+            f"{suffix} keeps at most 256 colours (the image would be quantised): write .png "
+            "(exact), or .webp / .jxl"
+        )
+
+
+def save_image(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    *,
+    metadata: Metadata | None = None,
+    quality: int | None = None,
+) -> None:
+    """Write an array atomically; the format follows the file extension (PNG if none).
+
+    ``metadata`` (ICC profile, EXIF, XMP) is written where the format carries it with
+    Pillow: PNG, TIFF, JPEG, WebP, AVIF. ``quality`` (0-100) applies to lossy formats:
+    JPEG and AVIF default to :data:`~neural_memory.options.DEFAULT_OUTPUT_QUALITY`, WebP is
+    lossless without it, JPEG XL (``.jxl``, through imagecodecs) is lossless without it.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
+    check_output_format(path)
+    metadata = metadata or Metadata()
+    if suffix == ".jxl":
+        write_atomic(path, _jxl_bytes(array, quality))
+        return
     if array.dtype == np.uint16 and array.shape[2] != 1:
         import imagecodecs
 
@@ -212,16 +319,51 @@ def save_image(path: str | os.PathLike, array: np.ndarray) -> None:
         if suffix in (".tif", ".tiff") and imagecodecs.TIFF.available:
             write_atomic(path, imagecodecs.tiff_encode(array))
             return
-        raise OutputError(f"16-bit colour images can be written as .png or .tiff, not {suffix!r}")
+        raise OutputError(
+            f"16-bit colour images can be written as .png, .tiff or .jxl, not {suffix!r}"
+        )
     im = to_pil(array)
     fmt = None if suffix else "PNG"
+    keywords = _format_keywords(suffix or ".png", metadata, quality)
 
     def write(tmp: Path) -> None:
         try:
-            im.save(tmp, format=fmt)
+            im.save(tmp, format=fmt, **keywords)
         except (KeyError, ValueError) as exc:
             raise OutputError(
                 f"cannot write {path}: unknown or unsuitable format ({exc})"
             ) from None
 
     write_atomic(path, write)
+
+
+def _format_keywords(suffix: str, metadata: Metadata, quality: int | None) -> dict:
+    """Pillow ``save()`` keywords for a format: metadata and quality."""
+    keywords = pillow_metadata(metadata)
+    if suffix == ".png" and metadata.xmp:
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(_XMP_PNG_KEY, metadata.xmp.decode("utf-8", "replace"))
+        keywords["pnginfo"] = info
+    if suffix in (".tif", ".tiff") and metadata.xmp:
+        keywords["tiffinfo"] = {_TIFF_XMP_TAG: metadata.xmp}
+    if suffix in (".jpg", ".jpeg", ".avif"):
+        keywords["quality"] = DEFAULT_OUTPUT_QUALITY if quality is None else quality
+    if suffix == ".webp":
+        if quality is None:
+            keywords["lossless"] = True
+        else:
+            keywords["quality"] = quality
+    return keywords
+
+
+def _jxl_bytes(array: np.ndarray, quality: int | None) -> bytes:
+    import imagecodecs
+
+    if not imagecodecs.JPEGXL.available:
+        raise OutputError("writing .jxl needs imagecodecs with JPEG XL support")
+    data = array[:, :, 0] if array.shape[2] == 1 else array
+    if quality is None:
+        return imagecodecs.jpegxl_encode(data, lossless=True)
+    return imagecodecs.jpegxl_encode(data, level=quality)

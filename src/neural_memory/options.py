@@ -36,6 +36,19 @@ MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 PRESET_STEPS = {"fast": 300, "default": 850, "slow": 6000}
 PRESETS = tuple(PRESET_STEPS)
 DEFAULT_PRESET = "default"
+#: cjxl-style ``-e / --effort 1-10`` -> preset: 1-3 fast, 4-7 default, 8-10 slow.
+EFFORT_RANGE = (1, 10)
+
+
+def preset_for_effort(effort: int) -> str:
+    """The preset a cjxl-style effort (1-10) stands for.
+
+    >>> preset_for_effort(1), preset_for_effort(7), preset_for_effort(9)
+    ('fast', 'default', 'slow')
+    """
+    effort = _integer("effort", effort, *EFFORT_RANGE)
+    return "fast" if effort <= 3 else "default" if effort <= 7 else "slow"
+
 
 #: Image size limits: the container refuses larger headers, so nothing larger is ever
 #: encoded, decoded or rendered (decoding at another size included).
@@ -47,12 +60,44 @@ MAX_PIXELS = 1 << 28  # 268 M pixels: far beyond 4096x4096, far below an absurd 
 #: decoder take gigabytes. The C library's NMEM_DEFAULT_MAX_PIXELS is the same number.
 DEFAULT_MAX_DECODE_PIXELS = 1 << 26
 
+#: Quality of a lossy output format (JPEG, WebP, AVIF) when decoding without
+#: ``decode -q / --quality``: high, because a decoded image is usually an end product (JPEG q95
+#: stays within a few levels of the pixels; Pillow's own default, 75, is 30+ levels off).
+DEFAULT_OUTPUT_QUALITY = 95
+#: Output formats that are lossy unless told otherwise, and those that keep a palette only.
+LOSSY_OUTPUT_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif")
+PALETTE_OUTPUT_SUFFIXES = (".gif",)
+
 #: Ranges of the lossy rate and effort options (closed unless noted).
 LMBDA_RANGE = (0.0, 10.0)  # open at both ends
 BPP_RANGE = (0.01, 8.0)
 PSNR_RANGE = (15.0, 60.0)
 THREADS_RANGE = (1, 256)
 STEPS_RANGE = (1, 1_000_000)
+QUALITY_RANGE = (0.0, 100.0)
+#: The most frames a multi-frame input may have for ``--frame`` to pick one.
+MAX_FRAMES = 1 << 16
+
+#: ``quality`` 0-100 (``-q`` / ``--quality``, Pillow's ``quality=``), as cwebp, cjxl and avifenc
+#: take it, is a lambda on a log scale: lambda = 0.02 at quality 0 down to 1e-4 at quality
+#: 100, log-linear in between (quality 57 is about the default lambda 1e-3). A larger quality
+#: is a smaller lambda, so never a smaller file (up to training noise).
+QUALITY_LAMBDA = (0.02, 1e-4)
+
+
+def quality_to_lmbda(quality: float) -> float:
+    """The lambda a ``quality`` (0-100) stands for: log-linear from
+    ``QUALITY_LAMBDA[0]`` at 0 to ``QUALITY_LAMBDA[1]`` at 100.
+
+    >>> round(quality_to_lmbda(0), 6), round(quality_to_lmbda(100), 6)
+    (0.02, 0.0001)
+    >>> quality_to_lmbda(80) < quality_to_lmbda(50)
+    True
+    """
+    quality = _number("quality", quality, *QUALITY_RANGE)
+    high, low = QUALITY_LAMBDA
+    return math.exp(math.log(high) + (math.log(low) - math.log(high)) * quality / 100.0)
+
 
 #: How each option is spelled on the command line and in Python, for messages.
 _SPELLING = {
@@ -61,6 +106,7 @@ _SPELLING = {
     "lmbda": "--lambda / lmbda=",
     "bpp": "--bpp / bpp=",
     "psnr": "--psnr / psnr=",
+    "quality": "-q / --quality / quality=",
     "preset": "--preset / preset=",
     "device": "--device / device=",
     "seed": "--seed / seed=",
@@ -69,8 +115,11 @@ _SPELLING = {
     "size": "--size / size=",
     "scale": "--scale / scale=",
     "max_pixels": "--max-pixels / max_pixels=",
+    "frame": "--frame / frame=",
+    "effort": "-e / --effort",
+    "output_quality": "decode -q / --quality / output_quality=",
 }
-_RATE = ("lmbda", "bpp", "psnr")
+_RATE = ("lmbda", "bpp", "psnr", "quality")
 _LOSSY_ONLY = (*_RATE, "steps")
 
 
@@ -124,9 +173,13 @@ class EncodeOptions:
     near-lossless when ``near`` is given, else lossy. ``near`` is the near-lossless bound k
     (every sample within +-k). Lossy rate control takes at most one of ``lmbda`` (the
     rate-distortion trade-off), ``bpp`` (a target size) or ``psnr`` (a target quality); with
-    none, a default lambda. ``preset`` sets the training length, ``steps`` overrides it (for
+    none, a default lambda; ``quality`` (0-100) is a lambda on the scale of
+    :func:`quality_to_lmbda`. ``preset`` sets the training length, ``steps`` overrides it (for
     tests and experiments). ``device`` is the torch device of lossy training, ``threads`` caps
-    its CPU threads for the call, ``seed`` fixes its randomness.
+    its CPU threads for the call, ``seed`` fixes its randomness. ``strip`` drops the input's
+    colour profile, EXIF and XMP instead of storing them; ``frame`` picks one frame (from 0)
+    of a multi-frame input file (animated GIF/PNG/WebP, multi-page TIFF), which is refused
+    without it.
     """
 
     mode: str | None = None
@@ -139,6 +192,9 @@ class EncodeOptions:
     seed: int = 0
     threads: int | None = None
     steps: int | None = None
+    quality: float | None = None
+    strip: bool = False
+    frame: int | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the values once, here
@@ -165,6 +221,7 @@ class EncodeOptions:
             ("lmbda", LMBDA_RANGE, True),
             ("bpp", BPP_RANGE, False),
             ("psnr", PSNR_RANGE, False),
+            ("quality", QUALITY_RANGE, False),
         ):
             if getattr(self, name) is not None:
                 set_(self, name, _number(name, getattr(self, name), low, high, open_ends))
@@ -180,6 +237,18 @@ class EncodeOptions:
         for name, (low, high) in (("threads", THREADS_RANGE), ("steps", STEPS_RANGE)):
             if getattr(self, name) is not None:
                 set_(self, name, _integer(name, getattr(self, name), low, high))
+        if self.frame is not None:
+            set_(self, "frame", _integer("frame", self.frame, 0, MAX_FRAMES - 1))
+        set_(self, "strip", bool(self.strip))
+
+    @property
+    def rate_lmbda(self) -> float | None:
+        """The lambda this asks for: ``lmbda``, or ``quality`` mapped by
+        :func:`quality_to_lmbda`; None when the rate comes from ``bpp``/``psnr`` or the
+        default."""
+        if self.quality is not None:
+            return quality_to_lmbda(self.quality)
+        return self.lmbda
 
     @classmethod
     def from_keywords(cls, **keywords) -> EncodeOptions:
@@ -207,13 +276,22 @@ class EncodeOptions:
 class DecodeOptions:
     """Render size of a lossy file: ``size=(width, height)`` or ``scale``, not both (lossless
     files decode at their own size only); ``max_pixels``: the largest image (stored or
-    rendered) to decode, default :data:`DEFAULT_MAX_DECODE_PIXELS`."""
+    rendered) to decode, default :data:`DEFAULT_MAX_DECODE_PIXELS`. For image files:
+    ``strip`` writes no colour profile, EXIF or XMP; ``output_quality`` (0-100,
+    ``decode -q``) is the quality of a lossy output format (JPEG, lossy WebP, AVIF),
+    :data:`DEFAULT_OUTPUT_QUALITY` when not given."""
 
     size: tuple[int, int] | None = None
     scale: float | None = None
     max_pixels: int | None = None
+    strip: bool = False
+    output_quality: int | None = None
 
     def __post_init__(self) -> None:
+        if self.output_quality is not None:
+            quality = _integer("output_quality", self.output_quality, 0, 100)
+            object.__setattr__(self, "output_quality", quality)
+        object.__setattr__(self, "strip", bool(self.strip))
         if self.size is not None and self.scale is not None:
             raise OptionError("give either --size / size= or --scale / scale=, not both")
         if self.scale is not None:

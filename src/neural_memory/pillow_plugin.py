@@ -11,33 +11,25 @@ change Pillow's global registry). Save options are the API's:
 >>> Image.open(io.BytesIO(buffer.getvalue())).size
 (4, 4)
 
-``quality`` (0-100, as for JPEG and WebP) maps to a target PSNR of 26 + 0.14 * quality dB
-(quality 75 -> 36.5 dB); ``bpp``, ``psnr`` and ``lmbda`` (or ``lambda``) set the rate
-directly; ``lossless=True`` and ``near_lossless=K`` choose the other modes; ``preset``,
-``steps``, ``device``, ``seed`` and ``threads`` pass through. Other keywords Pillow hands
-every plugin are ignored.
+Options shared with Pillow's WebP plugin mean what they mean there: ``quality`` (0-100) is
+the lossy quality (``options.quality_to_lmbda``, the scale of ``neural-memory encode -q``)
+and is ignored with ``lossless=True`` (where WebP reads it as effort); ``icc_profile=``,
+``exif=`` (bytes or ``Image.Exif``) and ``xmp=`` are stored (default: the image's own
+``info``; ``strip=True`` stores none). ``near_lossless=K`` is near-lossless with bound K, and
+``near_lossless=0`` lossless (K = 0 allows no error), never lossy. ``bpp``, ``psnr`` and
+``lmbda`` (or ``lambda``) set the rate directly; ``preset``, ``steps``, ``device``, ``seed`` and
+``threads`` pass through. Other keywords Pillow hands every plugin are ignored. Opened files
+have ``info["icc_profile"]``, ``info["exif"]`` and ``info["xmp"]`` when stored.
 """
 
 from __future__ import annotations
 
 from PIL import Image, ImageFile
 
-from neural_memory.container import MAGIC
-from neural_memory.errors import OptionError
+from neural_memory.container import MAGIC, Metadata
 from neural_memory.options import LOSSLESS, NEAR_LOSSLESS, EncodeOptions
 
 FORMAT = "NMEM"
-
-
-def quality_to_psnr(quality: float) -> float:
-    """The target PSNR a Pillow-style ``quality`` stands for.
-
-    >>> quality_to_psnr(75)
-    36.5
-    """
-    if not 0 <= quality <= 100:
-        raise OptionError(f"quality must be between 0 and 100, got {quality}")
-    return 26.0 + 0.14 * quality
 
 
 def _accept(prefix: bytes) -> bool:
@@ -63,6 +55,15 @@ class NmemImageFile(ImageFile.ImageFile):
         self.info["nmem_mode"] = info.mode
         if info.mode == "near-lossless":
             self.info["near_lossless"] = info.near
+        from neural_memory.api import read_metadata
+
+        metadata = read_metadata(self._nmem_data)
+        if metadata.icc:
+            self.info["icc_profile"] = metadata.icc
+        if metadata.exif:
+            self.info["exif"] = b"Exif\x00\x00" + metadata.exif
+        if metadata.xmp:
+            self.info["xmp"] = metadata.xmp
         self.tile = []
 
     def load(self):
@@ -79,31 +80,53 @@ class NmemImageFile(ImageFile.ImageFile):
 def save_options(params: dict) -> EncodeOptions:
     """The :class:`EncodeOptions` of ``img.save(..., **params)``.
 
-    >>> save_options({"quality": 75}).psnr, save_options({"near_lossless": 2}).mode
-    (36.5, 'near-lossless')
+    >>> save_options({"quality": 75}).quality, save_options({"near_lossless": 2}).mode
+    (75.0, 'near-lossless')
+    >>> save_options({"lossless": True, "quality": 80}).mode
+    'lossless'
+    >>> save_options({"near_lossless": 0}).mode
+    'lossless'
     """
     options = dict(params)
     keywords: dict = {}
-    near = options.pop("near_lossless", None) or options.pop("near", None)
-    if options.pop("lossless", False):
+    near = options.pop("near_lossless", None)
+    if near is None:
+        near = options.pop("near", None)
+    lossless = bool(options.pop("lossless", False))
+    if lossless or (near is not None and near == 0):
         keywords["mode"] = LOSSLESS
-    elif near:
-        keywords.update(mode=NEAR_LOSSLESS, near=int(near))
+        options.pop("quality", None)  # WebP reads quality as effort when lossless
+    elif near is not None:
+        keywords.update(mode=NEAR_LOSSLESS, near=near)
     if "quality" in options:
-        keywords["psnr"] = quality_to_psnr(float(options.pop("quality")))
+        keywords["quality"] = options.pop("quality")
     if "lambda" in options:
         keywords["lmbda"] = options.pop("lambda")
-    for key in ("bpp", "psnr", "lmbda", "preset", "steps", "device", "seed", "threads"):
+    for key in ("bpp", "psnr", "lmbda", "preset", "steps", "device", "seed", "threads", "strip"):
         if key in options:
             keywords[key] = options.pop(key)
     return EncodeOptions(**keywords)
+
+
+def save_metadata(im: Image.Image) -> Metadata:
+    """The metadata ``img.save()`` stores: ``icc_profile=``, ``exif=`` and ``xmp=`` when
+    given, else the image's own (``im.info``)."""
+    from neural_memory.images import metadata_of
+
+    own = metadata_of(im)
+    given = im.encoderinfo
+    exif = given.get("exif", own.exif)
+    if isinstance(exif, Image.Exif):
+        exif = exif.tobytes()
+    return Metadata(icc=given.get("icc_profile", own.icc), exif=exif, xmp=given.get("xmp", own.xmp))
 
 
 def _save(im: Image.Image, fp, filename) -> None:
     from neural_memory.api import encode
     from neural_memory.images import to_array
 
-    fp.write(encode(to_array(im), save_options(im.encoderinfo)))
+    options = save_options(im.encoderinfo)
+    fp.write(encode(to_array(im), options, metadata=save_metadata(im)))
 
 
 def register() -> None:

@@ -2,8 +2,10 @@
 
 Layout (all integers little endian or LEB128 varints, see docs/FORMAT.md)::
 
-    magic "NMEM" | version u8 (1, or 2 with metadata sections) | mode u8 | width v | height v | channels u8 | bit_depth u8
+    magic "NMEM" | version u8 | mode u8 | width v | height v | channels u8 | bit_depth u8
     | param v | section_count v | { tag 4 ASCII | length v | payload }* | crc32 u32
+
+The version is 1, or 2 for a file with metadata sections (ICC profile, EXIF, XMP).
 
 The parser is strict and bounded: every length is checked against the bytes that are
 actually there before anything is sliced or allocated, so a hostile file can make it raise
