@@ -257,6 +257,19 @@ def test_xmp_survives_and_api_reads_metadata(tmp_path: Path) -> None:
             assert (xmp.encode() if isinstance(xmp, str) else xmp) == XMP, suffix
 
 
+def test_api_keeps_a_pillow_images_metadata_and_notes_what_a_format_drops(
+    photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Image.open(photo) as im:
+        data = nm.encode(im, mode="lossless")
+        assert nm.read_metadata(data).icc == ICC
+        assert nm.read_metadata(nm.encode(im, mode="lossless", strip=True)) == nm.Metadata()
+    nmem = tmp_path / "d.nmem"
+    nmem.write_bytes(data)
+    code, _, stderr = in_process(capsys, "decode", str(nmem), "-o", str(tmp_path / "d.jxl"))
+    assert code == 0 and "stores no colour profile" in stderr, stderr
+
+
 def test_pillow_plugin_metadata_and_webp_options(tmp_path: Path) -> None:
     nm.register()
     pixels = smooth_image(6, 7, 3)
@@ -391,6 +404,26 @@ def _interrupt_batch(tmp_path: Path, jobs: str) -> tuple[subprocess.CompletedPro
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), out
+
+
+def test_ctrl_c_swallowed_by_an_extension_still_exits_130(
+    png_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """Ctrl-C inside an extension that turns the KeyboardInterrupt into another error (seen:
+    a SystemError from a -j 1 lossy batch) is still an interruption: 130, one line."""
+    import neural_memory.api
+
+    def swallowing(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise SystemError("error return without exception set") from None
+
+    monkeypatch.setattr(neural_memory.api, "encode", swallowing)
+    out = str(tmp_path / "i.nmem")
+    code, _, stderr = in_process(capsys, "encode", str(png_path), "--lossless", "-o", out)
+    assert code == 130 and stderr == "neural-memory: interrupted\n", stderr
+    assert not Path(out).exists()
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

@@ -28,6 +28,7 @@ from neural_memory.images import (
     bit_depth_of,
     check_output_format,
     load_image_with_info,
+    metadata_dropped,
     metadata_of,
     save_image,
     to_array,
@@ -378,10 +379,12 @@ def decode_file(
     scale: float | None = None,
     max_pixels: int | None = None,
     options: DecodeOptions | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     """Decode a ``.nmem`` file into an image file (format from the extension), with the
     file's ICC profile, EXIF and XMP where the format carries them (not with
-    ``options.strip``); ``options.output_quality`` for lossy formats."""
+    ``options.strip``); ``options.output_quality`` for lossy formats. ``warn`` is called with
+    a one-line note when the format cannot carry the file's metadata."""
     if options is None:
         options = DecodeOptions(size=size, scale=scale, max_pixels=max_pixels)
     elif size is not None or scale is not None or max_pixels is not None:
@@ -392,6 +395,10 @@ def decode_file(
     data = read_nmem(source)
     pixels = decode(data, size=options.size, scale=options.scale, max_pixels=options.max_pixels)
     metadata = None if options.strip else unpack(data).metadata
+    if warn is not None and metadata is not None:
+        reason = metadata_dropped(out, pixels, metadata)
+        if reason:
+            warn(f"{out}: {reason} (they stay in {source}; .png or .tiff keep them)")
     save_image(out, pixels, metadata=metadata, quality=options.output_quality)
     return pixels
 

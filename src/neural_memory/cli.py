@@ -612,7 +612,9 @@ def _run_decode(args: argparse.Namespace) -> int:
         info = read_info(read_nmem(source))
         if info.mode != LOSSY or info.channels == 4:
             _announce_compiling(args)
-        pixels = decode_file(source, output, force=args.force, options=options)
+        pixels = decode_file(
+            source, output, force=args.force, options=options, warn=lambda t: _note(args, t)
+        )
         seconds = time.perf_counter() - start
         output_bytes = output.stat().st_size
     height, width, channels = pixels.shape

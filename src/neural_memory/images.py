@@ -278,6 +278,19 @@ def output_quality_note(path: str | os.PathLike, quality: int | None) -> str | N
     return None
 
 
+def metadata_dropped(path: str | os.PathLike, array: np.ndarray, metadata: Metadata) -> str | None:
+    """Why ``metadata`` will not be in ``path`` (None when it will be, or there is none):
+    JPEG XL and 16-bit colour go through imagecodecs, which writes none."""
+    if not metadata:
+        return None
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jxl":
+        return "this JPEG XL writer stores no colour profile, EXIF or XMP"
+    if array.dtype == np.uint16 and array.shape[2] != 1:
+        return "16-bit colour is written without colour profile, EXIF or XMP"
+    return None
+
+
 def check_output_format(path: str | os.PathLike, channels: int | None = None) -> None:
     """Refuse output formats that would change the pixels beyond a stated quality: GIF keeps
     a palette of 256 colours."""
