@@ -27,6 +27,7 @@ const char *nmem_status_name(nmem_status status) {
         case NMEM_ERR_LIMIT: return "image over the pixel limit";
         case NMEM_ERR_MEMORY: return "out of memory";
         case NMEM_ERR_UNSUPPORTED: return "not supported by this build";
+        case NMEM_ERR_CANCELLED: return "cancelled";
     }
     return "unknown status";
 }
