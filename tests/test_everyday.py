@@ -63,15 +63,18 @@ def photo(tmp_path: Path) -> Path:
 # -- conventions ---------------------------------------------------------------------------
 
 
-def test_quality_maps_to_lambda_monotonically_and_sizes_follow(rgb: np.ndarray) -> None:
+def test_quality_maps_to_lambda_monotonically_and_sizes_follow() -> None:
     from neural_memory.options import quality_to_lmbda
 
     lambdas = [quality_to_lmbda(q) for q in range(0, 101, 10)]
     assert lambdas == sorted(lambdas, reverse=True)
     assert quality_to_lmbda(0) == pytest.approx(0.02)
     assert quality_to_lmbda(100) == pytest.approx(1e-4)
-    sizes = [len(nm.encode(rgb[:16, :16], quality=q, steps=4)) for q in (0, 50, 100)]
-    assert sizes == sorted(sizes) and sizes[0] < sizes[-1], sizes
+    # sizes follow up to training noise (about 100 B here between seeds at a low rate, where
+    # the networks' bits dominate a tiny image): qualities far enough apart
+    image = smooth_image(48, 64, 3)
+    sizes = [len(nm.encode(image, quality=q, steps=4)) for q in (0, 75, 100)]
+    assert sizes[0] < sizes[1] < sizes[2], sizes
 
 
 def test_dash_q_is_quality_and_quiet_is_long(
@@ -286,8 +289,14 @@ def test_pillow_plugin_metadata_and_webp_options(tmp_path: Path) -> None:
     Image.fromarray(pixels).save(path, near_lossless=0)  # K = 0: lossless, never lossy
     assert nm.read_info(path).mode == "lossless"
     lossy = tmp_path / "l.nmem"
-    Image.fromarray(pixels).save(lossy, quality=50, steps=2, exif=Image.Exif())
-    assert nm.read_info(lossy).mode == "lossy"
+    rotated = Image.Exif()
+    rotated[0x0112] = 6
+    Image.fromarray(pixels).save(lossy, quality=50, steps=2, icc_profile=ICC, exif=rotated)
+    with Image.open(lossy) as im:
+        assert im.info["nmem_mode"] == "lossy" and im.info["icc_profile"] == ICC
+        assert im.getexif()[0x0112] == 6 and im.size == (7, 6)
+    Image.fromarray(pixels).save(lossy, lossless=True, strip=True, icc_profile=ICC)
+    assert nm.read_metadata(lossy) == nm.Metadata()
 
 
 def test_decode_takes_a_path_and_refuses_other_types(tmp_path: Path) -> None:
@@ -444,15 +453,19 @@ def test_ctrl_c_exits_130_and_writes_nothing_more(tmp_path: Path, jobs: str) -> 
 def test_first_run_compile_is_announced(
     png_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
-    import neural_memory.lossless.jit as jit
+    import neural_memory.progress as progress
 
-    assert jit.kernels_cached() in (True, False)
-    monkeypatch.setattr(jit, "kernels_cached", lambda: False)
+    assert progress.kernels_cached("lossless") in (True, False)
+    monkeypatch.setattr(progress, "kernels_cached", lambda engine: False)
     out = tmp_path / "c.nmem"
     code, _, stderr = in_process(capsys, "encode", str(png_path), "--lossless", "-o", str(out))
     assert code == 0 and "first run: compiling kernels, about" in stderr, stderr
     code, _, stderr = in_process(capsys, "decode", str(out), "-o", str(tmp_path / "c.png"))
     assert code == 0 and "first run: compiling kernels" in stderr, stderr
+    code, _, stderr = in_process(
+        capsys, "encode", str(png_path), "--steps", "1", "-o", str(tmp_path / "l.nmem")
+    )
+    assert code == 0 and "first run: compiling kernels, about 25 s" in stderr, stderr
 
 
 def test_progress_bpp_is_the_written_files() -> None:

@@ -449,17 +449,14 @@ def _note(args: argparse.Namespace, text: str) -> None:
         print(f"neural-memory: note: {text}", file=sys.stderr)
 
 
-def _announce_compiling(args: argparse.Namespace) -> None:
-    """One line before the lossless engine's first run on this machine, which compiles its
-    kernels (numba) for tens of seconds without a word otherwise."""
-    from neural_memory.lossless.jit import FIRST_COMPILE_SECONDS, kernels_cached
+def _announce_compiling(args: argparse.Namespace, engine: str) -> None:
+    """One line before an engine's first run on this machine, which compiles its numba
+    kernels for tens of seconds without a word otherwise."""
+    from neural_memory.progress import compile_notice
 
-    if not kernels_cached():
-        _note(
-            args,
-            f"first run: compiling kernels, about {FIRST_COMPILE_SECONDS} s "
-            "(once; later runs start at once)",
-        )
+    notice = compile_notice(engine)
+    if notice:
+        _note(args, notice)
 
 
 @contextlib.contextmanager
@@ -497,8 +494,7 @@ def _run_encode(args: argparse.Namespace) -> int:
     options = _encode_options(args)
     if args.verbose:
         print(f"neural-memory: options: {options}", file=sys.stderr)
-    if options.mode != LOSSY:
-        _announce_compiling(args)
+    _announce_compiling(args, options.mode if options.mode == LOSSY else LOSSLESS)
     if _is_batch(args):
         from neural_memory.batch import IMAGE_SUFFIXES, encode_job
 
@@ -611,7 +607,7 @@ def _run_decode(args: argparse.Namespace) -> int:
     with _stdio(args, suffix) as (source, output):
         info = read_info(read_nmem(source))
         if info.mode != LOSSY or info.channels == 4:
-            _announce_compiling(args)
+            _announce_compiling(args, LOSSLESS)
         pixels = decode_file(
             source, output, force=args.force, options=options, warn=lambda t: _note(args, t)
         )
