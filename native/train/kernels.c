@@ -315,6 +315,7 @@ int nm_arm_part(const nm_arm_args *a, int64_t t0, int64_t t1, float *out, double
     const float *flat = a->flat;
     float *gf = a->g_flat;
     const int want = a->scale != 0.0f && gf != NULL;
+    if (gf) memset(gf, 0, (size_t)a->n_flat * f); /* here, in the part's thread */
     double total = 0.0;
     for (int64_t t = t0; t < t1; t++) {
         const int64_t g = a->tasks[2 * t], y = a->tasks[2 * t + 1];

@@ -7,6 +7,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 #include "nm_train.h"
 
 typedef struct {
@@ -123,7 +125,7 @@ static PyObject *arm_part(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "arm_part: bad sizes");
         return NULL;
     }
-    a.n_sp = n_sp, a.n_par = n_par;
+    a.n_sp = n_sp, a.n_par = n_par, a.n_flat = n_flat;
     float *out;
     GET(a.flat, const float *, o[0], 'f', n_flat, 0)
     GET(a.offs, const int64_t *, o[1], 'i', n_grids, 0)
@@ -176,6 +178,41 @@ fail:
     return NULL;
 }
 
+/* out = rows[0] + rows[1] + ... of a (parts, n) float32 array, added in row order, one pass. */
+static PyObject *sum_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *o_rows, *o_out;
+    int parts;
+    if (!PyArg_ParseTuple(args, "OOi", &o_rows, &o_out, &parts)) return NULL;
+    bufset bs = {.n = 0};
+    Py_buffer probe;
+    if (parts < 1 || PyObject_GetBuffer(o_out, &probe, PyBUF_C_CONTIGUOUS) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "sum_rows: parts < 1");
+        return NULL;
+    }
+    const Py_ssize_t n = probe.len / 4;
+    PyBuffer_Release(&probe);
+    const float *rows;
+    float *out;
+    GET(rows, const float *, o_rows, 'f', parts * n, 0)
+    GET(out, float *, o_out, 'f', n, 1)
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i0 = 0; i0 < n; i0 += 4096) { /* in cache-sized pieces */
+        const Py_ssize_t i1 = n - i0 < 4096 ? n : i0 + 4096;
+        memcpy(out + i0, rows + i0, (size_t)(i1 - i0) * sizeof(float));
+        for (int p = 1; p < parts; p++) {
+            const float *r = rows + (size_t)p * n;
+            for (Py_ssize_t i = i0; i < i1; i++) out[i] += r[i];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    Py_RETURN_NONE;
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
 static PyObject *simd(PyObject *self, PyObject *noargs) {
     (void)self, (void)noargs;
     const int isa = nm_isa();
@@ -190,6 +227,8 @@ static PyMethodDef methods[] = {
      "arm_part(flat, offs, shapes, parents, strides, phases, weights, tasks, ctx_off, par_off, "
      "w0, b0, w1, b1, w2, b2, g_flat|None, out, a_n, t0, t1, logb_lo, logb_hi, scale, cap) "
      "-> bits of tasks [t0, t1)"},
+    {"sum_rows", sum_rows, METH_VARARGS,
+     "sum_rows(rows, out, parts): out = rows[0] + ... + rows[parts - 1], in that order"},
     {"simd", simd, METH_NOARGS, "the instruction set the kernels use on this CPU"},
     {NULL, NULL, 0, NULL},
 };

@@ -91,7 +91,8 @@ typedef struct {
     int n_sp, n_par, a_n;
     const float *w0, *b0, *w1, *b1, *w2, *b2; /* nn.Linear layout: (a_n, n_ctx), ... (2, a_n) */
     float logb_lo, logb_hi, scale;
-    float *g_flat; /* gradient grids (flat), or NULL when scale == 0 */
+    float *g_flat; /* gradient grids (flat; zeroed by the call), or NULL when scale == 0 */
+    int64_t n_flat;
 } nm_arm_args;
 
 /* Tasks [t0, t1). out: gw0 (n_ctx, a_n), gb0, gw1 (a_n, a_n) as (in, out), gb1, gw2 (a_n, 2),

@@ -810,7 +810,7 @@ def _arm_rate_c(
         np.ascontiguousarray(parent_offsets, i64),
     )  # fmt: skip
     want = scale != 0.0
-    g_parts = np.zeros((ARM_PARTS, flat.shape[0]), np.float32) if want else None
+    g_parts = np.empty((ARM_PARTS, flat.shape[0]), np.float32) if want else None  # zeroed in C
     sizes = (n_ctx * a_n, a_n, a_n * a_n, a_n, a_n * 2, 2)
     outs = np.zeros((ARM_PARTS, sum(sizes)), np.float32)
     cap = _CAPS[backend]
@@ -825,7 +825,9 @@ def _arm_rate_c(
     bits = 0.0
     for b in _run_parts(part, ARM_PARTS):
         bits += b
-    g_flat = _in_order(g_parts) if want else np.zeros(flat.shape[0], np.float32)
+    g_flat = np.zeros(flat.shape[0], np.float32)
+    if want:
+        nat.sum_rows(g_parts, g_flat, ARM_PARTS)
     gw0, gb0, gw1, gb1, gw2, gb2 = np.split(_in_order(outs), np.cumsum(sizes)[:-1])
     gw0, gw1, gw2 = gw0.reshape(n_ctx, a_n), gw1.reshape(a_n, a_n), gw2.reshape(a_n, 2)
     return bits, g_flat, [gw0.T, gb0, gw1.T, gb1, gw2.T, gb2]
