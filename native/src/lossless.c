@@ -7,6 +7,18 @@
 
 #include "lossless_internal.h"
 
+/* The sample loop is compiled twice on x86-64 with glibc, for AVX2 and for the baseline, and
+ * the loader picks one (as in lossy.c): the OLS covariance update's 32-bit products vectorise
+ * only with SSE4.1/AVX2. Integer results, identical either way; NMEM_NO_CLONES turns it off. */
+#if defined(__has_attribute)
+#if __has_attribute(target_clones) && defined(__x86_64__) && defined(__GLIBC__) && !defined(NMEM_NO_CLONES)
+#define LL_HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef LL_HOT
+#define LL_HOT
+#endif
+
 #define LL_ENGINE_VERSION 3
 #define LL_ROW_BLOCK 16
 #define LL_MAX_BYTES_PER_SAMPLE 60
@@ -282,7 +294,7 @@ static inline int features(const ll_engine *e, int64_t y, int64_t x, int k, int 
 #define VACC(x, k, i) e->vacc[((size_t)(x) * (size_t)e->nch + (size_t)(k)) * LL_NP_ALL + (size_t)(i)]
 #define RESB(row, x, k) e->resb[((size_t)(row) * (size_t)e->width + (size_t)(x)) * (size_t)e->nch + (size_t)(k)]
 
-static void ll_code_row(ll_engine *e, int64_t y, const void *img, int wide) {
+LL_HOT static void ll_code_row(ll_engine *e, int64_t y, const void *img, int wide) {
     const int enc = e->coder.enc;
     const int64_t width = e->width, nch = e->nch, step = e->step, maxp = e->maxp, near = e->near;
     const int64_t cur = y & 1, prv = cur ^ 1, r0 = y % 3, r1 = (y + 2) % 3, r2 = (y + 1) % 3;

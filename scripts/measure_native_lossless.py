@@ -1,0 +1,102 @@
+"""Lossless / near-lossless engine, C library vs the numba reference, side by side in one run
+(docs/BENCHMARKS.md, issue 16).
+
+    NUMBA_NUM_THREADS=1 PYTHONPATH=src python scripts/measure_native_lossless.py \
+        /work/shared/data/kodak/kodim0{1,2,3}.png --near 0 1 2 4 [--json OUT] [--no-time]
+
+For each image and bound k: whether C and numba write the same payload byte for byte and
+decode it to the same pixels, and (unless --no-time) the encode and decode speed of each in
+KB/s of raw samples (H * W * C * bytes per sample / wall time; one thread, a warm numba
+cache, the engines alternated so that a busy machine affects both alike). The ratio C/numba is
+the figure to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neural_memory import _native
+from neural_memory.lossless import decode_lossless, encode_lossless
+
+
+def _load(path: Path) -> np.ndarray:
+    img = np.asarray(Image.open(path))
+    return img[:, :, None] if img.ndim == 2 else img
+
+
+def _c_encode(img: np.ndarray, depth: int, near: int) -> bytes:
+    h, w, c = img.shape
+    return _native.lossless_encode(np.ascontiguousarray(img), h, w, c, depth, near)
+
+
+def _c_decode(payload: bytes, shape: tuple, depth: int, near: int) -> np.ndarray:
+    h, w, c = shape
+    raw = _native.lossless_decode(payload, h, w, c, depth, near)
+    return np.frombuffer(raw, dtype=np.uint8 if depth == 8 else np.uint16).reshape(shape)
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("images", nargs="+", type=Path)
+    ap.add_argument("--near", nargs="+", type=int, default=[0])
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-time", action="store_true", help="only check bit-exactness")
+    args = ap.parse_args()
+    # warm numba's kernels (compile or load from the cache) outside the timings
+    tiny = np.zeros((4, 4, 3), np.uint8)
+    decode_lossless(encode_lossless(tiny, 8, 0), 4, 4, 3, 8, 0)
+    rows = []
+    bad = 0
+    for path in args.images:
+        img = _load(path)
+        depth = 16 if img.dtype == np.uint16 else 8
+        kb = img.size * img.itemsize / 1024
+        for near in args.near:
+            c_pay, c_enc = _timed(_c_encode, img, depth, near)
+            n_pay, n_enc = _timed(encode_lossless, img, depth, near)
+            c_out, c_dec = _timed(_c_decode, n_pay, img.shape, depth, near)
+            n_out, n_dec = _timed(decode_lossless, n_pay, *img.shape, depth, near)
+            same = c_pay == n_pay and np.array_equal(c_out, n_out)
+            bad += not same
+            row = {
+                "image": path.name,
+                "near": near,
+                "bytes": len(n_pay),
+                "bpsp": 8 * len(n_pay) / img.size,
+                "identical": same,
+                "enc_kbs_c": kb / c_enc,
+                "enc_kbs_numba": kb / n_enc,
+                "dec_kbs_c": kb / c_dec,
+                "dec_kbs_numba": kb / n_dec,
+            }
+            rows.append(row)
+            line = f"{path.name} k={near}: {len(n_pay)} bytes, identical={same}"
+            if not args.no_time:
+                line += (
+                    f", encode C {row['enc_kbs_c']:.0f} KB/s numba {row['enc_kbs_numba']:.0f} KB/s"
+                    f" ({row['enc_kbs_c'] / row['enc_kbs_numba']:.2f}x), decode C"
+                    f" {row['dec_kbs_c']:.0f} numba {row['dec_kbs_numba']:.0f}"
+                    f" ({row['dec_kbs_c'] / row['dec_kbs_numba']:.2f}x)"
+                )
+            print(line, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"{len(rows) - bad} of {len(rows)} identical")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
