@@ -243,7 +243,8 @@ PyMODINIT_FUNC PyInit__train_native(void) {
     if (m && (PyModule_AddIntConstant(m, "SYN_BLOCK", NM_SYN_BLOCK) < 0 ||
               PyModule_AddIntConstant(m, "ARM_CHUNK", NM_ARM_CHUNK) < 0 ||
               PyModule_AddIntConstant(m, "ISA_GENERIC", NM_ISA_GENERIC) < 0 ||
-              PyModule_AddIntConstant(m, "ISA_AVX2", NM_ISA_AVX2) < 0)) {
+              PyModule_AddIntConstant(m, "ISA_AVX2", NM_ISA_AVX2) < 0 ||
+              PyModule_AddIntConstant(m, "API", NM_TRAIN_API) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

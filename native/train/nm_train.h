@@ -17,6 +17,10 @@
 #define NM_HAVE_AVX2 1 /* compiled with target("avx2,fma"), used if the CPU has them */
 #endif
 
+/* Version of the Python-facing calls (module.c): train_kernels.py ignores a build whose
+ * version differs (a stale in-place build) and falls back to numba. */
+#define NM_TRAIN_API 2
+
 #define NM_SYN_BLOCK 192 /* pixels per synthesis block: 24 vectors of 8 */
 #define NM_ARM_CHUNK 96  /* positions per ARM chunk: 12 vectors of 8 */
 

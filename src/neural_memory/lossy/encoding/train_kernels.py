@@ -39,6 +39,8 @@ try:  # the C versions of the synthesis and rate kernels (native/train/, built b
     from neural_memory.lossy.encoding import _train_native
 except ImportError:  # not built: the numba kernels below do the same work, slower
     _train_native = None
+if getattr(_train_native, "API", None) != 2:  # a stale build from older sources: not used
+    _train_native = None
 
 # Which kernels synth_sse and arm_rate run: "c" (the best the CPU has: AVX-512, AVX2/FMA or
 # plain C), "c-avx2" (at most AVX2), "c-generic" (plain C only), or "numba".
