@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from neural_memory import _native
-from neural_memory.lossless import decode_lossless, encode_lossless
+from neural_memory.lossless import decode_lossless_numba, encode_lossless_numba
 
 
 def _load(path: Path) -> np.ndarray:
@@ -57,7 +57,7 @@ def main() -> int:
     args = ap.parse_args()
     # warm numba's kernels (compile or load from the cache) outside the timings
     tiny = np.zeros((4, 4, 3), np.uint8)
-    decode_lossless(encode_lossless(tiny, 8, 0), 4, 4, 3, 8, 0)
+    decode_lossless_numba(encode_lossless_numba(tiny, 8, 0), 4, 4, 3, 8, 0)
     rows = []
     bad = 0
     for path in args.images:
@@ -66,9 +66,9 @@ def main() -> int:
         kb = img.size * img.itemsize / 1024
         for near in args.near:
             c_pay, c_enc = _timed(_c_encode, img, depth, near)
-            n_pay, n_enc = _timed(encode_lossless, img, depth, near)
+            n_pay, n_enc = _timed(encode_lossless_numba, img, depth, near)
             c_out, c_dec = _timed(_c_decode, n_pay, img.shape, depth, near)
-            n_out, n_dec = _timed(decode_lossless, n_pay, *img.shape, depth, near)
+            n_out, n_dec = _timed(decode_lossless_numba, n_pay, *img.shape, depth, near)
             same = c_pay == n_pay and np.array_equal(c_out, n_out)
             bad += not same
             row = {

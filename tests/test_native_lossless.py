@@ -9,13 +9,14 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neural_memory import _native
-from neural_memory.lossless import decode_lossless, encode_lossless
+from neural_memory.lossless import decode_lossless_numba, encode_lossless_numba
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = Path(__file__).parent / "golden"
@@ -62,10 +63,10 @@ def c_decode(payload: bytes, shape: tuple, depth: int, near: int) -> np.ndarray:
 
 
 def _agree(img: np.ndarray, depth: int, near: int) -> None:
-    ref = encode_lossless(img, depth, near)
+    ref = encode_lossless_numba(img, depth, near)
     assert c_encode(img, depth, near) == ref
     out = c_decode(ref, img.shape, depth, near)
-    assert np.array_equal(out, decode_lossless(ref, *img.shape, depth, near))
+    assert np.array_equal(out, decode_lossless_numba(ref, *img.shape, depth, near))
     assert int(np.abs(out.astype(np.int64) - img).max()) <= near
 
 
@@ -104,13 +105,13 @@ def test_golden_vectors_decode_in_c(name: str) -> None:
 
 def test_corrupt_payloads_fail_like_numba() -> None:
     img = synthetic(10, 12, 3, 8, seed=1)
-    payload = encode_lossless(img, 8, 0)
+    payload = encode_lossless_numba(img, 8, 0)
     cases = [payload[:k] for k in (0, 3, 5, len(payload) // 2, len(payload) - 1)]
     cases += [payload + b"\0", bytes([2]) + payload[1:]]
     cases += [bytes([payload[0]]) + bytes(len(payload) - 1)]
     for bad in cases:
         try:
-            want = decode_lossless(bad, 10, 12, 3, 8, 0)
+            want = decode_lossless_numba(bad, 10, 12, 3, 8, 0)
         except Exception:  # numba's verdict: an error (FormatError)
             want = None
         try:
@@ -182,3 +183,15 @@ def test_kodak_crops_agree(near: int) -> None:
         _agree(gray, 8, near)
         deep = np.ascontiguousarray(img.astype(np.uint16) * 257 + 3)
         _agree(deep[:48, :64], 16, near)
+
+
+def test_lossless_coding_imports_no_numba() -> None:
+    code = (
+        "import sys, numpy as np, neural_memory as nm\n"
+        "img = (np.arange(20 * 9 * 4).reshape(20, 9, 4) % 251).astype(np.uint8)\n"
+        "for kw in ({'mode': 'lossless'}, {'mode': 'near-lossless', 'near': 2}):\n"
+        "    out = nm.decode(nm.encode(img, **kw))\n"
+        "    assert np.abs(out.astype(int) - img).max() <= kw.get('near', 0)\n"
+        "assert 'numba' not in sys.modules, 'lossless coding imported numba'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,6 +8,7 @@ lossy payloads and parses containers; the lossless engine is still in numba.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NoReturn
 
 import numpy as np
@@ -67,6 +68,47 @@ def decode_lossy(
         _raise(exc)
     shape = (height, width, channels) if size is None else (out_h, out_w, channels)
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
+
+
+def encode_lossless(
+    image: np.ndarray,
+    bit_depth: int,
+    near: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> bytes:
+    """Lossless / near-lossless payload of a checked (H, W, C) uint8 / uint16 image, in C;
+    ``progress(rows_done, rows)`` is called every 16 rows (an exception in it stops the
+    encode and propagates, as does Ctrl-C)."""
+    height, width, channels = image.shape
+    pixels = np.ascontiguousarray(image)
+    try:
+        return _native.lossless_encode(
+            pixels, height, width, channels, bit_depth, near, progress=progress
+        )
+    except _native.Error as exc:
+        _raise(exc)
+    raise AssertionError("unreachable")
+
+
+def decode_lossless(
+    payload: bytes,
+    height: int,
+    width: int,
+    channels: int,
+    bit_depth: int,
+    near: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Decode a lossless / near-lossless payload to an (H, W, C) uint8 / uint16 array in C."""
+    try:
+        raw = _native.lossless_decode(
+            payload, height, width, channels, bit_depth, near, max_pixels, progress=progress
+        )
+    except _native.Error as exc:
+        _raise(exc)
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return np.frombuffer(raw, dtype=dtype).reshape(height, width, channels)
 
 
 def parse(data: bytes) -> tuple:

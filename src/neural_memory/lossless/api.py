@@ -1,4 +1,11 @@
-"""Validation, row-block driving, buffer management and the payload framing of the engine."""
+"""Validation, row-block driving, buffer management and the payload framing of the engine.
+
+:func:`encode_lossless` and :func:`decode_lossless` run the C engine (native/src/lossless.c,
+through :mod:`neural_memory.native`); :func:`encode_lossless_numba` and
+:func:`decode_lossless_numba` run the numba engine of this package, the reference the C one
+is tested against byte for byte (tests/test_native_lossless.py). The numba modules are
+imported only by the reference functions, so coding with the C engine needs no JIT.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,6 @@ import numpy as np
 
 from ..errors import FormatError, OptionError
 from ..options import MAX_PIXELS, max_near
-from .coder import flush, new_state, start_decoder
-from .engine import MAX_BYTES_PER_SAMPLE, State, channel_plan, run_rows
 
 ENGINE_VERSION = 3
 ROW_BLOCK = 16
@@ -31,13 +36,7 @@ def _check_params(height: int, width: int, channels: int, bit_depth: int, near: 
     return (1 << bit_depth) - 1
 
 
-def encode_lossless(
-    image: np.ndarray, bit_depth: int, near: int = 0, progress: Progress = None
-) -> bytes:
-    """Code ``image`` (H, W, C) exactly (near = 0) or with max error ``near`` per sample.
-
-    The result is the engine payload: one version byte, then the arithmetic-coded stream.
-    """
+def _check_image(image: np.ndarray, bit_depth: int, near: int) -> int:
     if not isinstance(image, np.ndarray) or image.ndim != 3:
         raise OptionError("image must be a (H, W, C) array")
     height, width, channels = image.shape
@@ -45,6 +44,56 @@ def encode_lossless(
     want = np.uint8 if bit_depth == 8 else np.uint16
     if image.dtype != want:
         raise OptionError(f"a {bit_depth}-bit image must be {np.dtype(want).name}")
+    return maxval
+
+
+def encode_lossless(
+    image: np.ndarray, bit_depth: int, near: int = 0, progress: Progress = None
+) -> bytes:
+    """Code ``image`` (H, W, C) exactly (near = 0) or with max error ``near`` per sample.
+
+    The result is the engine payload: one version byte, then the arithmetic-coded stream.
+    """
+    from .. import native
+
+    _check_image(image, bit_depth, near)
+    return native.encode_lossless(image, bit_depth, int(near), progress)
+
+
+def decode_lossless(
+    payload: bytes,
+    height: int,
+    width: int,
+    channels: int,
+    bit_depth: int,
+    near: int = 0,
+    progress: Progress = None,
+) -> np.ndarray:
+    """Inverse of :func:`encode_lossless`; raises FormatError on a truncated/corrupt payload.
+
+    The caller has checked the image size against its pixel limit (the format's limit,
+    MAX_PIXELS, bounds it here)."""
+    from .. import native
+
+    _check_params(height, width, channels, bit_depth, int(near))
+    if len(payload) < 5:
+        raise FormatError("lossless payload too short")
+    if payload[0] != ENGINE_VERSION:
+        raise FormatError(f"unsupported lossless engine version {payload[0]}")
+    return native.decode_lossless(
+        payload, height, width, channels, bit_depth, int(near), MAX_PIXELS, progress
+    )
+
+
+def encode_lossless_numba(
+    image: np.ndarray, bit_depth: int, near: int = 0, progress: Progress = None
+) -> bytes:
+    """:func:`encode_lossless` by the numba engine (the reference)."""
+    from .coder import flush, new_state
+    from .engine import MAX_BYTES_PER_SAMPLE, State, channel_plan, run_rows
+
+    maxval = _check_image(image, bit_depth, near)
+    height, width, channels = image.shape
     img = np.ascontiguousarray(image, dtype=np.int32)
     state = State(height, width, channels)
     order, ref1, ref2 = channel_plan(channels)
@@ -64,7 +113,7 @@ def encode_lossless(
     return bytes([ENGINE_VERSION]) + buf[: int(st[3])].tobytes()
 
 
-def decode_lossless(
+def decode_lossless_numba(
     payload: bytes,
     height: int,
     width: int,
@@ -73,7 +122,10 @@ def decode_lossless(
     near: int = 0,
     progress: Progress = None,
 ) -> np.ndarray:
-    """Inverse of :func:`encode_lossless`; raises FormatError on a truncated/corrupt payload."""
+    """:func:`decode_lossless` by the numba engine (the reference)."""
+    from .coder import new_state, start_decoder
+    from .engine import State, channel_plan, run_rows
+
     maxval = _check_params(height, width, channels, bit_depth, int(near))
     if len(payload) < 5:
         raise FormatError("lossless payload too short")
