@@ -216,7 +216,7 @@ def test_icc_and_exif_orientation_survive_to_png_and_tiff(
     assert main(["encode", str(photo), mode, "-o", str(nmem), "--quiet"]) == 0
     assert {"ICCP", "EXIF"} <= set(nm.read_info(nmem).sections)
     assert nm.read_info(nmem).version == 2
-    for suffix in (".png", ".tiff", ".webp", ".jpg"):
+    for suffix in (".png", ".tiff", ".webp", ".jpg", ".avif"):
         out = tmp_path / f"m{suffix}"
         assert main(["decode", str(nmem), "-o", str(out), "--quiet"]) == 0
         with Image.open(out) as im:
@@ -252,6 +252,12 @@ def test_xmp_survives_and_api_reads_metadata(tmp_path: Path) -> None:
         with Image.open(tmp_path / f"back{suffix}") as im:
             xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
             assert (xmp.encode() if isinstance(xmp, str) else xmp) == XMP, suffix
+    for suffix in (".tiff", ".avif"):  # written there too: read back through our own reader
+        nm.decode_file(tmp_path / "x.nmem", tmp_path / f"back{suffix}")
+        nm.encode_file(
+            tmp_path / f"back{suffix}", tmp_path / f"again{suffix}.nmem", mode="lossless"
+        )
+        assert nm.read_metadata(tmp_path / f"again{suffix}.nmem").xmp == XMP, suffix
 
 
 def test_api_keeps_a_pillow_images_metadata_and_notes_what_a_format_drops(
