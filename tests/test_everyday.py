@@ -273,6 +273,16 @@ def test_api_keeps_a_pillow_images_metadata_and_notes_what_a_format_drops(
     assert code == 0 and "stores no colour profile" in stderr, stderr
 
 
+def test_metadata_a_writer_cannot_parse_is_a_clear_error(tmp_path: Path) -> None:
+    nmem = tmp_path / "junk.nmem"
+    pixels = smooth_image(4, 5, 3)
+    nmem.write_bytes(nm.encode(pixels, mode="lossless", metadata=nm.Metadata(exif=b"garbage!")))
+    with pytest.raises(nm.OutputError, match="--strip"):
+        nm.decode_file(nmem, tmp_path / "j.avif")
+    assert not list(tmp_path.glob("*.avif"))
+    nm.decode_file(nmem, tmp_path / "j.avif", options=nm.DecodeOptions(strip=True))
+
+
 def test_pillow_plugin_metadata_and_webp_options(tmp_path: Path) -> None:
     nm.register()
     pixels = smooth_image(6, 7, 3)

@@ -9,6 +9,7 @@ are refused with a message that says what to do, never done silently.
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -345,6 +346,13 @@ def save_image(
         except (KeyError, ValueError) as exc:
             raise OutputError(
                 f"cannot write {path}: unknown or unsuitable format ({exc})"
+            ) from None
+        except (SyntaxError, TypeError, struct.error) as exc:  # a writer parsing the metadata
+            if not metadata:
+                raise
+            raise OutputError(
+                f"cannot write the stored metadata into {path} ({exc}); --strip / strip=True "
+                "writes the image without it"
             ) from None
 
     write_atomic(path, write)
