@@ -2,8 +2,14 @@
  * predictors.py, api.py), bit-exact with the numba engine. One function, ll_code_row, runs
  * both directions, so the encoder and the decoder execute the same arithmetic in the same
  * order by construction. See docs/lossless.md for the design and the payload format. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise, posix_memalign */
+#endif
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "lossless_internal.h"
 
@@ -294,282 +300,378 @@ static inline int features(const ll_engine *e, int64_t y, int64_t x, int k, int 
 #define VACC(x, k, i) e->vacc[((size_t)(x) * (size_t)e->nch + (size_t)(k)) * LL_NP_ALL + (size_t)(i)]
 #define RESB(row, x, k) e->resb[((size_t)(row) * (size_t)e->width + (size_t)(x)) * (size_t)e->nch + (size_t)(k)]
 
-LL_HOT static void ll_code_row(ll_engine *e, int64_t y, const void *img, int wide) {
-    const int enc = e->coder.enc;
-    const int64_t width = e->width, nch = e->nch, step = e->step, maxp = e->maxp, near = e->near;
+/* One sample's prediction, kept from ll_predict to ll_learn. */
+typedef struct ll_pred {
+    ll_select sel;                /* the table entries of its decisions */
+    int64_t preds[LL_NP_ALL];     /* the predictions (1/16 units), the OLS one last */
+    int64_t fv[LL_NF_MAX];        /* the OLS feature vector */
+    int64_t w0, mo, pint;         /* W sample, OLS model, integer prediction */
+    int npr, nf, flip;
+} ll_pred;
+
+/* Predict sample (y, x) of coded channel k and choose its contexts (engine._rows up to the
+ * coding of the residual). Reads only the reconstruction, the residual / error history and
+ * the OLS models, never the coder's tables. */
+NMEM_INLINE void ll_predict(ll_engine *e, int64_t y, int64_t x, int k, ll_pred *sp) {
+    const int64_t width = e->width, nch = e->nch, step = e->step, maxp = e->maxp;
     const int64_t cur = y & 1, prv = cur ^ 1, r0 = y % 3, r1 = (y + 2) % 3, r2 = (y + 1) % 3;
-    int64_t nb[7], rb[7], preds[LL_NP_ALL], ssum[LL_NP_ALL], fv[LL_NF_MAX];
-    ll_select sel;
-    for (int64_t x = 0; x < width; x++) {
-        for (int k = 0; k < nch; k++) {
-            const int c = e->order[k];
-            const int64_t par = (x & 1) + 2 * (y & 1);
-            fetch(e, y, x, c, nb);
-            spatial(nb, e->gap_shift, preds);
-            int npr = LL_N_SPATIAL;
-            const int a = e->ref1[k];
-            int64_t qref = 0;
-            int ka = 0;
-            if (a >= 0) {
-                fetch(e, y, x, a, rb);
-                inter(nb, rb, REC(y, x, a), preds + npr);
-                npr += LL_N_INTER;
-                for (int kk = 0; kk < nch; kk++)
-                    if (e->order[kk] == a) ka = kk;
-                qref = RESB(r0, x, ka);
-            }
-            const int a2 = e->ref2[k];
-            int ka2 = 0;
-            if (a2 >= 0) {
-                for (int kk = 0; kk < nch; kk++)
-                    if (e->order[kk] == a2) ka2 = kk;
-                fetch(e, y, x, a2, rb);
-                inter(nb, rb, REC(y, x, a2), preds + npr);
-                npr += LL_N_INTER;
-            }
-            /* residual neighbourhood (quantized residuals, signed, unflipped) */
-            int64_t qw = x > 0 ? RESB(r0, x - 1, k) : 0;
-            int64_t qww = x > 1 ? RESB(r0, x - 2, k) : 0;
-            int64_t qn = y > 0 ? RESB(r1, x, k) : 0;
-            int64_t qnw = (y > 0 && x > 0) ? RESB(r1, x - 1, k) : 0;
-            int64_t qne = (y > 0 && x + 1 < width) ? RESB(r1, x + 1, k) : 0;
-            int64_t qnn = y > 1 ? RESB(r2, x, k) : 0;
-            int64_t energy = 2 * iabs(qw) + 2 * iabs(qn) + iabs(qnw) + iabs(qne) + iabs(qww) + iabs(qnn);
-            if (a >= 0) energy += 2 * iabs(qref);
-            int64_t le = lq(energy);
-            if (le > LL_N_E - 1) le = LL_N_E - 1;
-            /* the OLS predictor, one model per channel and pixel phase */
-            const int refs[2] = {a, a2};
-            int64_t w0;
-            int nf = features(e, y, x, k, c, refs, fv, &w0);
-            const int64_t mo = k * LL_N_PHASE + par;
-            int64_t po = ll_ols_predict(&e->ols, mo, fv, nf, w0);
-            if (po < 0)
-                po = 0;
-            else if (po > maxp)
-                po = maxp;
-            const int io = npr;
-            preds[io] = po;
-            npr++;
-            /* blend by recent local errors */
-            const int64_t cw = x > 0 ? 2 : 0, cn = y > 0 ? 2 : 0, cnw = (y > 0 && x > 0) ? 1 : 0;
-            const int64_t cne = (y > 0 && x + 1 < width) ? 1 : 0, cww = x > 1 ? 1 : 0;
-            const int64_t cnee = (y > 0 && x + 2 < width) ? 1 : 0;
-            const int64_t xm1 = x > 0 ? x - 1 : x, xm2 = x > 1 ? x - 2 : x;
-            const int64_t xp1 = x + 1 < width ? x + 1 : x, xp2 = x + 2 < width ? x + 2 : x;
-            for (int i = 0; i < npr; i++) {
-                ssum[i] = cw * ERRB(cur, xm1, k, i) + cn * ERRB(prv, x, k, i) + cnw * ERRB(prv, xm1, k, i) +
-                          cne * ERRB(prv, xp1, k, i) + cww * ERRB(cur, xm2, k, i) + cnee * ERRB(prv, xp2, k, i) +
-                          (VACC(x, k, i) >> 3);
-            }
-            if (a >= 0) {
-                for (int i = 0; i < LL_N_SPATIAL; i++) ssum[i] += LL_P_XW * (int64_t)ERRB(cur, x, ka, i);
-                if (a2 >= 0)
-                    for (int i = 0; i < LL_N_SPATIAL; i++) ssum[i] += LL_P_XW * (int64_t)ERRB(cur, x, ka2, i);
-            }
-            ssum[io] >>= 1; /* the OLS predictor gets a head start */
-            int64_t smin = ssum[0];
-            for (int i = 1; i < npr; i++)
-                if (ssum[i] < smin) smin = ssum[i];
-            int64_t wsum = 0, psum = 0, esum = 0;
-            for (int i = 0; i < npr; i++) {
-                int64_t r = ((smin + LL_P_BLEND_C) * 65536) / (ssum[i] + LL_P_BLEND_C);
-                int64_t wgt = (r * r) >> 16;
-                wsum += wgt;
-                psum += wgt * preds[i];
-                esum += wgt * ssum[i];
-            }
-            int64_t p = nmem_floordiv(psum + (wsum >> 1), wsum);
-            int64_t lb = lq(esum / (wsum * 16 * step));
-            if (lb > LL_N_E - 1) lb = LL_N_E - 1;
-            int64_t tex = 0;
-            if (nb[0] * 16 > p) tex |= 1;
-            if (nb[1] * 16 > p) tex |= 2;
-            if (nb[2] * 16 > p) tex |= 4;
-            if (nb[3] * 16 > p) tex |= 8;
-            if ((2 * nb[1] - nb[5]) * 16 > p) tex |= 16;
-            if ((2 * nb[0] - nb[4]) * 16 > p) tex |= 32;
-            int64_t pb = p;
-            if (pb < 0)
-                pb = 0;
-            else if (pb > maxp)
-                pb = maxp;
-            const int64_t pint = (pb + 8) >> 4;
-            const int64_t frac = pb - pint * 16;
-            const int flip = frac < 0;
-            const int64_t sg = flip ? -1 : 1;
-            /* contexts of the residual decisions */
-            const int64_t sw = qw * sg > 0 ? 1 : (qw * sg < 0 ? 2 : 0);
-            const int64_t sn = qn * sg > 0 ? 1 : (qn * sg < 0 ? 2 : 0);
-            const int64_t sr = qref * sg > 0 ? 1 : (qref * sg < 0 ? 2 : 0);
-            int64_t lw = lq(iabs(qw));
-            if (lw > 11) lw = 11;
-            int64_t ln = lq(iabs(qn));
-            if (ln > 11) ln = 11;
-            int64_t lr = a >= 0 ? lq(iabs(qref)) : lq(iabs(qne));
-            if (lr > 7) lr = 7;
-            int64_t cx[LL_NM];
-            cx[0] = le * 4 + par;
-            cx[1] = lw * 12 + ln;
-            cx[2] = le * 8 + lr;
-            cx[3] = lb * 16 + (tex & 15);
-            cx[4] = ((le >> 1) * 3 + sw) * 9 + sn * 3 + sr;
-            cx[5] = iabs(frac) * 27 + sw * 9 + sn * 3 + sr;
-            cx[6] = par;
-            cx[7] = le * 24 + lb;
-            const int ia = a >= 0 ? LL_N_SPATIAL + 2 : 3;
-            const int64_t q0 = qd(preds[0] - pb, sg, step), q1 = qd(preds[1] - pb, sg, step);
-            cx[8] = (q0 * 9 + q1) * 9 + qd(preds[ia] - pb, sg, step);
-            cx[9] = (le >> 1) * 81 + q0 * 9 + q1;
-            const int ib = a >= 0 ? LL_N_SPATIAL : 6;
-            cx[10] = (((lb >> 2) * 9 + qd(preds[2] - pb, sg, step)) * 9 + qd(preds[10] - pb, sg, step)) * 9 +
-                     qd(preds[ib] - pb, sg, step);
-            cx[11] = ((((le >> 2) * 5 + clip2(qw * sg)) * 5 + clip2(qn * sg)) * 5 + clip2(qne * sg)) * 5 +
-                     clip2((a >= 0 ? qref : qnw) * sg);
-            for (int t = 0; t < 6; t++) {
-                int pi = a >= 0 ? PI_REF[t] : PI_NOREF[t];
-                cx[12 + t] = (lb >> 1) * 13 + qd13(preds[pi] - pb, sg, step);
-            }
-            const int64_t qo = qd13(po - pb, sg, step);
-            const int64_t q13_0 = qd13(preds[0] - pb, sg, step), q13_1 = qd13(preds[1] - pb, sg, step);
-            cx[18] = (qo * 9 + q0) * 13 + q13_1;
-            int64_t lo = lq(ssum[io] / (16 * step));
-            if (lo > LL_N_E - 1) lo = LL_N_E - 1;
-            cx[19] = lo * 13 + qo;
-            for (int i = 0; i < LL_NM; i++) sel.ctxoff[i] = e->cbase[i] + (k * NCTX[i] + cx[i]) * LL_NNODE;
-            int64_t mx[LL_NMIX];
-            mx[0] = (le >> 2) * 4 + par;
-            mx[1] = lb;
-            mx[2] = q13_0 * 13 + q13_1;
-            mx[3] = qd13(preds[ia] - pb, sg, step) * 8 + lr;
-            for (int j = 0; j < LL_NMIX; j++) sel.msel[j] = e->mbase[j] + (k * MIX_SETS[j] + mx[j]) * LL_NNODE;
-            sel.fsel = (k * LL_F_SETS + (le >> 2)) * LL_NNODE;
-            int64_t ax[LL_NAPM];
-            ax[0] = le * 4 + par;
-            ax[1] = q0 * 9 + q1;
-            ax[2] = qo * 12 + (lb >> 1);
-            for (int j = 0; j < LL_NAPM; j++) sel.asel[j] = e->abase[j] + (k * APM_CTX[j] + ax[j]) * LL_NNODE;
-            /* ask for the table lines of the likely decisions now (hints only) */
-            for (int i = 0; i < LL_NM; i++) {
-                NMEM_PREFETCH(e->md.cm + 2 * sel.ctxoff[i]);
-                NMEM_PREFETCH(e->md.cm + 2 * (sel.ctxoff[i] + LL_NODE_SIGN));
-            }
-            static const int NDS[5] = {0, LL_NODE_UNARY, LL_NODE_UNARY + 1, LL_NODE_SIGN, LL_NODE_SIGN + 1};
-            for (int d = 0; d < 5; d++) {
-                for (int j = 0; j < LL_NMIX; j++) {
-                    const int32_t *wb = e->md.mix_w + (sel.msel[j] + NDS[d]) * LL_MIX_STRIDE;
+    int64_t nb[7], rb[7], ssum[LL_NP_ALL];
+    int64_t *preds = sp->preds, *fv = sp->fv;
+    const int c = e->order[k];
+    const int64_t par = (x & 1) + 2 * (y & 1);
+    fetch(e, y, x, c, nb);
+    spatial(nb, e->gap_shift, preds);
+    int npr = LL_N_SPATIAL;
+    const int a = e->ref1[k];
+    int64_t qref = 0;
+    int ka = 0;
+    if (a >= 0) {
+        fetch(e, y, x, a, rb);
+        inter(nb, rb, REC(y, x, a), preds + npr);
+        npr += LL_N_INTER;
+        for (int kk = 0; kk < nch; kk++)
+            if (e->order[kk] == a) ka = kk;
+        qref = RESB(r0, x, ka);
+    }
+    const int a2 = e->ref2[k];
+    int ka2 = 0;
+    if (a2 >= 0) {
+        for (int kk = 0; kk < nch; kk++)
+            if (e->order[kk] == a2) ka2 = kk;
+        fetch(e, y, x, a2, rb);
+        inter(nb, rb, REC(y, x, a2), preds + npr);
+        npr += LL_N_INTER;
+    }
+    /* residual neighbourhood (quantized residuals, signed, unflipped) */
+    int64_t qw = x > 0 ? RESB(r0, x - 1, k) : 0;
+    int64_t qww = x > 1 ? RESB(r0, x - 2, k) : 0;
+    int64_t qn = y > 0 ? RESB(r1, x, k) : 0;
+    int64_t qnw = (y > 0 && x > 0) ? RESB(r1, x - 1, k) : 0;
+    int64_t qne = (y > 0 && x + 1 < width) ? RESB(r1, x + 1, k) : 0;
+    int64_t qnn = y > 1 ? RESB(r2, x, k) : 0;
+    int64_t energy = 2 * iabs(qw) + 2 * iabs(qn) + iabs(qnw) + iabs(qne) + iabs(qww) + iabs(qnn);
+    if (a >= 0) energy += 2 * iabs(qref);
+    int64_t le = lq(energy);
+    if (le > LL_N_E - 1) le = LL_N_E - 1;
+    /* the OLS predictor, one model per channel and pixel phase */
+    const int refs[2] = {a, a2};
+    int64_t w0;
+    int nf = features(e, y, x, k, c, refs, fv, &w0);
+    const int64_t mo = k * LL_N_PHASE + par;
+    int64_t po = ll_ols_predict(&e->ols, mo, fv, nf, w0);
+    if (po < 0)
+        po = 0;
+    else if (po > maxp)
+        po = maxp;
+    const int io = npr;
+    preds[io] = po;
+    npr++;
+    /* blend by recent local errors */
+    const int64_t cw = x > 0 ? 2 : 0, cn = y > 0 ? 2 : 0, cnw = (y > 0 && x > 0) ? 1 : 0;
+    const int64_t cne = (y > 0 && x + 1 < width) ? 1 : 0, cww = x > 1 ? 1 : 0;
+    const int64_t cnee = (y > 0 && x + 2 < width) ? 1 : 0;
+    const int64_t xm1 = x > 0 ? x - 1 : x, xm2 = x > 1 ? x - 2 : x;
+    const int64_t xp1 = x + 1 < width ? x + 1 : x, xp2 = x + 2 < width ? x + 2 : x;
+    for (int i = 0; i < npr; i++) {
+        ssum[i] = cw * ERRB(cur, xm1, k, i) + cn * ERRB(prv, x, k, i) + cnw * ERRB(prv, xm1, k, i) +
+                  cne * ERRB(prv, xp1, k, i) + cww * ERRB(cur, xm2, k, i) + cnee * ERRB(prv, xp2, k, i) +
+                  (VACC(x, k, i) >> 3);
+    }
+    if (a >= 0) {
+        for (int i = 0; i < LL_N_SPATIAL; i++) ssum[i] += LL_P_XW * (int64_t)ERRB(cur, x, ka, i);
+        if (a2 >= 0)
+            for (int i = 0; i < LL_N_SPATIAL; i++) ssum[i] += LL_P_XW * (int64_t)ERRB(cur, x, ka2, i);
+    }
+    ssum[io] >>= 1; /* the OLS predictor gets a head start */
+    int64_t smin = ssum[0];
+    for (int i = 1; i < npr; i++)
+        if (ssum[i] < smin) smin = ssum[i];
+    int64_t wsum = 0, psum = 0, esum = 0;
+    for (int i = 0; i < npr; i++) {
+        int64_t r = ((smin + LL_P_BLEND_C) * 65536) / (ssum[i] + LL_P_BLEND_C);
+        int64_t wgt = (r * r) >> 16;
+        wsum += wgt;
+        psum += wgt * preds[i];
+        esum += wgt * ssum[i];
+    }
+    int64_t p = nmem_floordiv(psum + (wsum >> 1), wsum);
+    int64_t lb = lq(esum / (wsum * 16 * step));
+    if (lb > LL_N_E - 1) lb = LL_N_E - 1;
+    int64_t tex = 0;
+    if (nb[0] * 16 > p) tex |= 1;
+    if (nb[1] * 16 > p) tex |= 2;
+    if (nb[2] * 16 > p) tex |= 4;
+    if (nb[3] * 16 > p) tex |= 8;
+    if ((2 * nb[1] - nb[5]) * 16 > p) tex |= 16;
+    if ((2 * nb[0] - nb[4]) * 16 > p) tex |= 32;
+    int64_t pb = p;
+    if (pb < 0)
+        pb = 0;
+    else if (pb > maxp)
+        pb = maxp;
+    const int64_t pint = (pb + 8) >> 4;
+    const int64_t frac = pb - pint * 16;
+    const int flip = frac < 0;
+    const int64_t sg = flip ? -1 : 1;
+    /* contexts of the residual decisions */
+    const int64_t sw = qw * sg > 0 ? 1 : (qw * sg < 0 ? 2 : 0);
+    const int64_t sn = qn * sg > 0 ? 1 : (qn * sg < 0 ? 2 : 0);
+    const int64_t sr = qref * sg > 0 ? 1 : (qref * sg < 0 ? 2 : 0);
+    int64_t lw = lq(iabs(qw));
+    if (lw > 11) lw = 11;
+    int64_t ln = lq(iabs(qn));
+    if (ln > 11) ln = 11;
+    int64_t lr = a >= 0 ? lq(iabs(qref)) : lq(iabs(qne));
+    if (lr > 7) lr = 7;
+    int64_t cx[LL_NM];
+    cx[0] = le * 4 + par;
+    cx[1] = lw * 12 + ln;
+    cx[2] = le * 8 + lr;
+    cx[3] = lb * 16 + (tex & 15);
+    cx[4] = ((le >> 1) * 3 + sw) * 9 + sn * 3 + sr;
+    cx[5] = iabs(frac) * 27 + sw * 9 + sn * 3 + sr;
+    cx[6] = par;
+    cx[7] = le * 24 + lb;
+    const int ia = a >= 0 ? LL_N_SPATIAL + 2 : 3;
+    const int64_t q0 = qd(preds[0] - pb, sg, step), q1 = qd(preds[1] - pb, sg, step);
+    cx[8] = (q0 * 9 + q1) * 9 + qd(preds[ia] - pb, sg, step);
+    cx[9] = (le >> 1) * 81 + q0 * 9 + q1;
+    const int ib = a >= 0 ? LL_N_SPATIAL : 6;
+    cx[10] = (((lb >> 2) * 9 + qd(preds[2] - pb, sg, step)) * 9 + qd(preds[10] - pb, sg, step)) * 9 +
+             qd(preds[ib] - pb, sg, step);
+    cx[11] = ((((le >> 2) * 5 + clip2(qw * sg)) * 5 + clip2(qn * sg)) * 5 + clip2(qne * sg)) * 5 +
+             clip2((a >= 0 ? qref : qnw) * sg);
+    for (int t = 0; t < 6; t++) {
+        int pi = a >= 0 ? PI_REF[t] : PI_NOREF[t];
+        cx[12 + t] = (lb >> 1) * 13 + qd13(preds[pi] - pb, sg, step);
+    }
+    const int64_t qo = qd13(po - pb, sg, step);
+    const int64_t q13_0 = qd13(preds[0] - pb, sg, step), q13_1 = qd13(preds[1] - pb, sg, step);
+    cx[18] = (qo * 9 + q0) * 13 + q13_1;
+    int64_t lo = lq(ssum[io] / (16 * step));
+    if (lo > LL_N_E - 1) lo = LL_N_E - 1;
+    cx[19] = lo * 13 + qo;
+    for (int i = 0; i < LL_NM; i++) sp->sel.ctxoff[i] = e->cbase[i] + (k * NCTX[i] + cx[i]) * LL_NNODE;
+    int64_t mx[LL_NMIX];
+    mx[0] = (le >> 2) * 4 + par;
+    mx[1] = lb;
+    mx[2] = q13_0 * 13 + q13_1;
+    mx[3] = qd13(preds[ia] - pb, sg, step) * 8 + lr;
+    for (int j = 0; j < LL_NMIX; j++) sp->sel.msel[j] = e->mbase[j] + (k * MIX_SETS[j] + mx[j]) * LL_NNODE;
+    sp->sel.fsel = (k * LL_F_SETS + (le >> 2)) * LL_NNODE;
+    int64_t ax[LL_NAPM];
+    ax[0] = le * 4 + par;
+    ax[1] = q0 * 9 + q1;
+    ax[2] = qo * 12 + (lb >> 1);
+    for (int j = 0; j < LL_NAPM; j++) sp->sel.asel[j] = e->abase[j] + (k * APM_CTX[j] + ax[j]) * LL_NNODE;
+    sp->w0 = w0;
+    sp->mo = mo;
+    sp->nf = nf;
+    sp->npr = npr;
+    sp->pint = pint;
+    sp->flip = flip;
+}
+
+/* Ask for the table lines of a sample's likely decisions (hints only). */
+NMEM_INLINE void ll_prefetch(const ll_engine *e, const ll_select *sel) {
+    /* ask for the table lines of the likely decisions now (hints only) */
+    for (int i = 0; i < LL_NM; i++) {
+        NMEM_PREFETCH(e->md.cm + 2 * sel->ctxoff[i]);
+        NMEM_PREFETCH(e->md.cm + 2 * (sel->ctxoff[i] + LL_NODE_SIGN));
+    }
+    static const int NDS[5] = {0, LL_NODE_UNARY, LL_NODE_UNARY + 1, LL_NODE_SIGN, LL_NODE_SIGN + 1};
+    for (int d = 0; d < 5; d++) {
+        for (int j = 0; j < LL_NMIX; j++) {
+            const int32_t *wb = e->md.mix_w + (sel->msel[j] + NDS[d]) * LL_MIX_STRIDE;
+            NMEM_PREFETCH(wb);
+            NMEM_PREFETCH(wb + 16);
+        }
+        for (int j = 0; j < LL_NAPM; j++) {
+            const uint16_t *ab = e->md.apm + (sel->asel[j] + NDS[d]) * 33;
+            NMEM_PREFETCH(ab);
+            NMEM_PREFETCH(ab + 32);
+        }
+    }
+}
+
+/* Code (encoder) or decode the quantized residual qf of one sample, in flipped orientation:
+ * zero flag, unary bucket bits, mantissa bits, sign. One loop with one call site. */
+NMEM_INLINE int64_t ll_code_residual(ll_engine *e, const ll_select *sel, int64_t qf) {
+    const int enc = e->coder.enc;
+    /* its decisions: zero flag, unary bucket bits, mantissa bits, sign */
+    int64_t mag = iabs(qf);
+    const int64_t m = mag - 1;
+    const int64_t kbe = enc ? bitlen(m) : 0;
+    int stage = 0;
+    int64_t j = 0, kb = 0, mm = 0, t = 0;
+    while (stage < 4) {
+        int64_t node;
+        int bit;
+        if (stage == 0) {
+            node = 0;
+            bit = mag == 0;
+        } else if (stage == 1) {
+            node = LL_NODE_UNARY + j;
+            bit = kbe > j;
+            if (j >= 1) {
+                for (int jj = 0; jj < LL_NMIX; jj++) {
+                    const int32_t *wb = e->md.mix_w + (sel->msel[jj] + node + 1) * LL_MIX_STRIDE;
                     NMEM_PREFETCH(wb);
                     NMEM_PREFETCH(wb + 16);
                 }
-                for (int j = 0; j < LL_NAPM; j++) {
-                    const uint16_t *ab = e->md.apm + (sel.asel[j] + NDS[d]) * 33;
-                    NMEM_PREFETCH(ab);
-                    NMEM_PREFETCH(ab + 32);
-                }
+                for (int jj = 0; jj < LL_NAPM; jj++) NMEM_PREFETCH(e->md.apm + (sel->asel[jj] + node + 1) * 33 + 16);
             }
-            /* residual, quantized in the loop */
-            int64_t qf = 0;
-            if (enc) {
-                size_t at = ((size_t)y * (size_t)width + (size_t)x) * (size_t)nch + (size_t)c;
-                int64_t ev = (wide ? (int64_t)((const uint16_t *)img)[at] : (int64_t)((const uint8_t *)img)[at]) - pint;
-                if (flip) ev = -ev;
-                qf = ev >= 0 ? (ev + near) / step : -((near - ev) / step);
+        } else if (stage == 2) {
+            int64_t state = t == 0 ? 0 : (t == 1 ? 1 + (mm & 1) : 3);
+            node = LL_NODE_MANT + 4 * kb + state;
+            bit = enc ? (int)((m >> (kb - 2 - t)) & 1) : 0;
+        } else {
+            node = LL_NODE_SIGN + (mag < 4 ? mag - 1 : 3);
+            bit = qf < 0;
+        }
+        int b = ll_code_decision(&e->coder, bit, node, sel, &e->md, &e->tb);
+        if (stage == 0) {
+            if (b) {
+                qf = 0;
+                stage = 4;
+            } else if (e->kmax == 0) {
+                mag = 1;
+                stage = 3;
+            } else {
+                stage = 1;
             }
-            /* its decisions: zero flag, unary bucket bits, mantissa bits, sign */
-            int64_t mag = iabs(qf);
-            const int64_t m = mag - 1;
-            const int64_t kbe = enc ? bitlen(m) : 0;
-            int stage = 0;
-            int64_t j = 0, kb = 0, mm = 0, t = 0;
-            while (stage < 4) {
-                int64_t node;
-                int bit;
-                if (stage == 0) {
-                    node = 0;
-                    bit = mag == 0;
-                } else if (stage == 1) {
-                    node = LL_NODE_UNARY + j;
-                    bit = kbe > j;
-                    if (j >= 1) {
-                        for (int jj = 0; jj < LL_NMIX; jj++) {
-                            const int32_t *wb = e->md.mix_w + (sel.msel[jj] + node + 1) * LL_MIX_STRIDE;
-                            NMEM_PREFETCH(wb);
-                            NMEM_PREFETCH(wb + 16);
-                        }
-                        for (int jj = 0; jj < LL_NAPM; jj++) NMEM_PREFETCH(e->md.apm + (sel.asel[jj] + node + 1) * 33 + 16);
-                    }
-                } else if (stage == 2) {
-                    int64_t state = t == 0 ? 0 : (t == 1 ? 1 + (mm & 1) : 3);
-                    node = LL_NODE_MANT + 4 * kb + state;
-                    bit = enc ? (int)((m >> (kb - 2 - t)) & 1) : 0;
+        } else if (stage == 1) {
+            if (b) j++;
+            if (b == 0 || j == e->kmax) {
+                kb = j;
+                stage = 2;
+                mm = kb;
+                if (kb > 1) {
+                    mm = 1;
                 } else {
-                    node = LL_NODE_SIGN + (mag < 4 ? mag - 1 : 3);
-                    bit = qf < 0;
-                }
-                int b = ll_code_decision(&e->coder, bit, node, &sel, &e->md, &e->tb);
-                if (stage == 0) {
-                    if (b) {
-                        qf = 0;
-                        stage = 4;
-                    } else if (e->kmax == 0) {
-                        mag = 1;
-                        stage = 3;
-                    } else {
-                        stage = 1;
-                    }
-                } else if (stage == 1) {
-                    if (b) j++;
-                    if (b == 0 || j == e->kmax) {
-                        kb = j;
-                        stage = 2;
-                        mm = kb;
-                        if (kb > 1) {
-                            mm = 1;
-                        } else {
-                            stage = 3;
-                            mag = mm + 1;
-                        }
-                    }
-                } else if (stage == 2) {
-                    mm = (mm * 2) | b;
-                    t++;
-                    if (t == kb - 1) {
-                        stage = 3;
-                        mag = mm + 1;
-                    }
-                } else {
-                    qf = b ? -mag : mag;
-                    stage = 4;
+                    stage = 3;
+                    mag = mm + 1;
                 }
             }
-            /* reconstruction */
-            int64_t er = qf * step, q = qf;
-            if (flip) {
-                er = -er;
-                q = -qf;
+        } else if (stage == 2) {
+            mm = (mm * 2) | b;
+            t++;
+            if (t == kb - 1) {
+                stage = 3;
+                mag = mm + 1;
             }
-            int64_t v = pint + er;
-            if (v < 0)
-                v = 0;
-            else if (v > e->maxval)
-                v = e->maxval;
-            e->rec[((size_t)y * (size_t)width + (size_t)x) * (size_t)nch + (size_t)c] = (uint16_t)v;
-            RESB(r0, x, k) = q;
-            /* learn: predictor errors */
-            const int64_t v16 = v * 16;
-            for (int i = 0; i < npr; i++) {
-                int64_t ei = iabs(v16 - preds[i]);
-                ERRB(cur, x, k, i) = NMEM_WRAP32(ei);
-                VACC(x, k, i) = NMEM_WRAP32(((VACC(x, k, i) * (int64_t)LL_P_VD) >> 3) + ei * 8);
-            }
-            /* learn: the OLS model of this phase */
-            if (ll_ols_update(&e->ols, mo, fv, nf, v - w0, (int)e->cs, ((x >> 1) & (LL_SOLVE_EVERY - 1)) == 0))
-                e->failed = 1;
+        } else {
+            qf = b ? -mag : mag;
+            stage = 4;
+        }
+    }
+    return qf;
+}
+
+/* Reconstruct sample (y, x) of coded channel k from its residual and learn from it. */
+NMEM_INLINE void ll_learn(ll_engine *e, int64_t y, int64_t x, int k, const ll_pred *sp, int64_t qf) {
+    const int64_t width = e->width, nch = e->nch, step = e->step;
+    const int64_t cur = y & 1, r0 = y % 3;
+    const int c = e->order[k];
+    const int64_t pint = sp->pint;
+    const int flip = sp->flip;
+    const int64_t *preds = sp->preds;
+    const int npr = sp->npr;
+    /* reconstruction */
+    int64_t er = qf * step, q = qf;
+    if (flip) {
+        er = -er;
+        q = -qf;
+    }
+    int64_t v = pint + er;
+    if (v < 0)
+        v = 0;
+    else if (v > e->maxval)
+        v = e->maxval;
+    e->rec[((size_t)y * (size_t)width + (size_t)x) * (size_t)nch + (size_t)c] = (uint16_t)v;
+    RESB(r0, x, k) = q;
+    /* learn: predictor errors */
+    const int64_t v16 = v * 16;
+    for (int i = 0; i < npr; i++) {
+        int64_t ei = iabs(v16 - preds[i]);
+        ERRB(cur, x, k, i) = NMEM_WRAP32(ei);
+        VACC(x, k, i) = NMEM_WRAP32(((VACC(x, k, i) * (int64_t)LL_P_VD) >> 3) + ei * 8);
+    }
+    /* learn: the OLS model of this phase */
+    if (ll_ols_update(&e->ols, sp->mo, sp->fv, sp->nf, v - sp->w0, (int)e->cs, ((x >> 1) & (LL_SOLVE_EVERY - 1)) == 0))
+        e->failed = 1;
+}
+
+/* The encoder's residual of a predicted sample: quantized in the loop, flipped. */
+NMEM_INLINE int64_t ll_residual(const ll_engine *e, int64_t y, int64_t x, int k, const ll_pred *sp,
+                                  const void *img, int wide) {
+    size_t at = ((size_t)y * (size_t)e->width + (size_t)x) * (size_t)e->nch + (size_t)e->order[k];
+    int64_t ev = (wide ? (int64_t)((const uint16_t *)img)[at] : (int64_t)((const uint8_t *)img)[at]) - sp->pint;
+    if (sp->flip) ev = -ev;
+    return ev >= 0 ? (ev + e->near) / e->step : -((e->near - ev) / e->step);
+}
+
+/* One row, decoder: predict, decode, learn, sample after sample. */
+LL_HOT static void ll_decode_row(ll_engine *e, int64_t y) {
+    ll_pred sp;
+    for (int64_t x = 0; x < e->width; x++)
+        for (int k = 0; k < e->nch; k++) {
+            ll_predict(e, y, x, k, &sp);
+            ll_prefetch(e, &sp.sel);
+            int64_t qf = ll_code_residual(e, &sp.sel, 0);
+            ll_learn(e, y, x, k, &sp, qf);
+        }
+}
+
+/* One row, encoder: the same three steps. The encoder knows every residual before coding it
+ * and its predictions never read the coder's tables, so it predicts and learns a run of
+ * samples first and then codes their residuals in the same order, asking for the table lines
+ * a few samples ahead: the same arithmetic in the same order for every table, hence the same
+ * bytes, with the tables' cache misses overlapped. */
+#define LL_RUN 64
+#define LL_AHEAD 2
+LL_HOT static void ll_encode_row(ll_engine *e, int64_t y, const void *img, int wide) {
+    ll_pred sp;
+    ll_select sels[LL_RUN];
+    int64_t qfs[LL_RUN];
+    const int64_t total = e->width * e->nch;
+    for (int64_t s0 = 0; s0 < total; s0 += LL_RUN) {
+        int n = (int)(total - s0 < LL_RUN ? total - s0 : LL_RUN);
+        for (int i = 0; i < n; i++) {
+            int64_t x = (s0 + i) / e->nch;
+            int k = (int)((s0 + i) % e->nch);
+            ll_predict(e, y, x, k, &sp);
+            int64_t qf = ll_residual(e, y, x, k, &sp, img, wide);
+            ll_learn(e, y, x, k, &sp, qf);
+            sels[i] = sp.sel;
+            qfs[i] = qf;
+        }
+        for (int i = 0; i < n && i < LL_AHEAD; i++) ll_prefetch(e, &sels[i]);
+        for (int i = 0; i < n; i++) {
+            if (i + LL_AHEAD < n) ll_prefetch(e, &sels[i + LL_AHEAD]);
+            ll_code_residual(e, &sels[i], qfs[i]);
         }
     }
 }
 
 /* ---- setup ---- */
+
+/* The adaptive tables (tens of MB, read at random: a few dozen lines per decision) are asked
+ * for in 2 MB pages where Linux offers them (transparent huge pages in "madvise" mode), so
+ * that their reads do not also miss the TLB. A hint: the contents are the same either way. */
+#define LL_HUGE (2u << 20)
+static void *table_alloc(size_t bytes) {
+#if defined(__linux__)
+    if (bytes >= LL_HUGE) {
+        void *p = NULL;
+        size_t rounded = (bytes + LL_HUGE - 1) / LL_HUGE * LL_HUGE;
+        if (posix_memalign(&p, LL_HUGE, rounded) != 0) return NULL;
+        madvise(p, rounded, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return malloc(bytes ? bytes : 1);
+}
 int ll_coder_reserve(ll_coder *c, size_t more) {
     if (c->pos + more <= c->cap) return 0;
     size_t cap = c->cap * 2;
@@ -664,10 +766,10 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
     e->errb = calloc((size_t)(2 * w * nch * LL_NP_ALL), sizeof *e->errb);
     e->resb = calloc((size_t)(3 * w * nch), sizeof *e->resb);
     e->vacc = calloc((size_t)(w * nch * LL_NP_ALL), sizeof *e->vacc);
-    e->md.cm = malloc((size_t)csum * 2 * sizeof *e->md.cm);
-    e->md.mix_w = calloc((size_t)msum * LL_MIX_STRIDE, sizeof *e->md.mix_w);
+    e->md.cm = table_alloc((size_t)csum * 2 * sizeof *e->md.cm);
+    e->md.mix_w = table_alloc((size_t)msum * LL_MIX_STRIDE * sizeof *e->md.mix_w);
     e->md.mix_f = malloc((size_t)nfsets * (LL_NMIX + 1) * sizeof *e->md.mix_f);
-    e->md.apm = malloc((size_t)asum * 33 * sizeof *e->md.apm);
+    e->md.apm = table_alloc((size_t)asum * 33 * sizeof *e->md.apm);
     e->ols.a = calloc((size_t)(nmod * LL_NF_MAX * LL_NF_MAX), sizeof *e->ols.a);
     e->ols.b = calloc((size_t)(nmod * LL_NF_MAX), sizeof *e->ols.b);
     e->ols.w = calloc((size_t)(nmod * LL_NF_MAX), sizeof *e->ols.w);
@@ -681,8 +783,10 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
         e->md.cm[2 * i] = 32768;
         e->md.cm[2 * i + 1] = 0;
     }
-    for (int64_t s = 0; s < msum; s++)
-        for (int i = 0; i < LL_NM; i++) e->md.mix_w[s * LL_MIX_STRIDE + i] = 65536 / LL_NM;
+    for (int64_t s = 0; s < msum; s++) {
+        int32_t *w = e->md.mix_w + s * LL_MIX_STRIDE;
+        for (int i = 0; i < LL_MIX_STRIDE; i++) w[i] = i < LL_NM ? 65536 / LL_NM : 0;
+    }
     for (int64_t s = 0; s < nfsets; s++) {
         for (int i = 0; i < LL_NMIX; i++) e->md.mix_f[s * (LL_NMIX + 1) + i] = 65536 / LL_NMIX;
         e->md.mix_f[s * (LL_NMIX + 1) + LL_NMIX] = 0;
@@ -725,7 +829,7 @@ nmem_status nmem_lossless_encode(const void *pixels, uint32_t width, uint32_t he
     for (int64_t y = 0; y < height; y++) {
         if (ll_coder_reserve(c, row_bytes) != 0) c->nomem = 1;
         if (c->nomem) break;
-        ll_code_row(e, y, pixels, bit_depth == 16);
+        ll_encode_row(e, y, pixels, bit_depth == 16);
         if (e->failed) break;
         if (((y + 1) % LL_ROW_BLOCK == 0 || y + 1 == height) && report(options, y + 1, height)) {
             engine_free(e);
@@ -774,7 +878,7 @@ nmem_status nmem_lossless_decode(const uint8_t *payload, size_t payload_size, ui
     c->x = x;
     c->pos = 4;
     for (int64_t y = 0; y < height; y++) {
-        ll_code_row(e, y, NULL, 0);
+        ll_decode_row(e, y);
         if (c->pos > c->size + 8 || e->failed) {
             engine_free(e);
             return nmem_fail(error, NMEM_ERR_FORMAT, "lossless payload truncated");

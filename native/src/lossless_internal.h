@@ -231,6 +231,12 @@ NMEM_INLINE int64_t ll_ols_predict(const ll_ols *o, int64_t m, const int64_t *f,
 }
 
 /* ols.update: add the coded sample to model m and, if `solve`, run one Gauss-Seidel sweep.
+ *
+ * The covariance A is exactly symmetric (every update adds g_i g_j to both A[i][j] and
+ * A[j][i], and the decay treats them alike), so only its upper triangle (j >= i) is kept up
+ * to date here: the entries below the diagonal are never read. The sweep's h = A w is formed
+ * from the upper triangle (each off-diagonal product added to both rows); integer sums in any
+ * order are equal, so the weights are those of the numba engine, bit for bit.
  * Returns nonzero only if a pivot is zero (numba would raise ZeroDivisionError; it cannot
  * happen with samples in range, as the covariance's diagonal is a sum of squares). */
 NMEM_INLINE int ll_ols_update(ll_ols *o, int64_t m, const int64_t *f, int n, int64_t t, int cs, int solve) {
@@ -246,7 +252,7 @@ NMEM_INLINE int ll_ols_update(ll_ols *o, int64_t m, const int64_t *f, int n, int
         bv[i] += gi * ts;
         uint32_t *row = (uint32_t *)(am + i * LL_NF_MAX);
         uint32_t ug = (uint32_t)gi;
-        for (int j = 0; j < n; j++) row[j] += ug * (uint32_t)g[j];
+        for (int j = i; j < n; j++) row[j] += ug * (uint32_t)g[j];
     }
     int64_t c = o->n[m] + 1;
     o->n[m] = c;
@@ -254,15 +260,20 @@ NMEM_INLINE int ll_ols_update(ll_ols *o, int64_t m, const int64_t *f, int n, int
         for (int i = 0; i < n; i++) {
             bv[i] -= bv[i] >> (LL_OLS_SHIFT - 3);
             int32_t *row = am + i * LL_NF_MAX;
-            for (int j = 0; j < n; j++) row[j] -= row[j] >> (LL_OLS_SHIFT - 3);
+            for (int j = i; j < n; j++) row[j] -= row[j] >> (LL_OLS_SHIFT - 3);
         }
     }
     if (!solve) return 0;
+    for (int i = 0; i < n; i++) h[i] = 0;
     for (int i = 0; i < n; i++) {
         const int32_t *row = am + i * LL_NF_MAX;
-        int64_t acc = 0;
-        for (int j = 0; j < n; j++) acc += (int64_t)row[j] * wv[j];
-        h[i] = acc;
+        const int64_t wi = wv[i];
+        int64_t acc = (int64_t)row[i] * wi;
+        for (int j = i + 1; j < n; j++) {
+            acc += (int64_t)row[j] * wv[j];
+            h[j] += (int64_t)row[j] * wi;
+        }
+        h[i] += acc;
     }
     for (int i = 0; i < n; i++) {
         const int32_t *row = am + i * LL_NF_MAX;
