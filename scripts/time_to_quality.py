@@ -224,6 +224,7 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
                     bds[a].append(bd)
         for a in ANCHORS:
             row[a] = float(np.mean(bds[a])) if bds[a] else None
+        row["per_image"] = bds[ANCHORS[0]]
         row["seconds"] = float(np.median(secs)) if secs else None
         rows.append(row)
     return rows
@@ -241,6 +242,8 @@ def report(args: argparse.Namespace) -> None:
         )
         secs = f"{r['seconds']:9.1f}" if r["seconds"] is not None else f"{'':9}"
         print(f"{r['label']:24} {r['steps']:>6} {r['images']:>6} {secs} {cells}")
+        if args.per_image:
+            print(" " * 25 + "per image vs AVIF: " + " ".join(f"{v:+.1f}" for v in r["per_image"]))
     if args.plot:
         plot(rows, args.plot, set_name)
 
@@ -284,6 +287,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="full-size images and four lambdas")
     ap.add_argument("--out", type=Path, default=Path("runs/ttq.jsonl"))
     ap.add_argument("--report", action="store_true", help="print the table, train nothing")
+    ap.add_argument("--per-image", action="store_true", help="with --report: each image's BD")
     ap.add_argument("--plot", type=Path, default=None, help="with --report: write a PNG plot")
     args = ap.parse_args()
     args.steps = [int(s) for s in args.steps.split(",")]
