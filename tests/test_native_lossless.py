@@ -195,3 +195,53 @@ def test_lossless_coding_imports_no_numba() -> None:
         "assert 'numba' not in sys.modules, 'lossless coding imported numba'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _read_pnm(data: bytes) -> np.ndarray:
+    """A binary PGM / PPM / PAM (as nmem_to_ppm writes them) as an (H, W, C) array."""
+    if data.startswith(b"P7"):
+        head, pixels = data.split(b"ENDHDR\n", 1)
+        fields = dict(line.split(b" ", 1) for line in head.split(b"\n")[1:] if b" " in line)
+        w, h, c, maxval = (int(fields[k]) for k in (b"WIDTH", b"HEIGHT", b"DEPTH", b"MAXVAL"))
+    else:
+        magic, dims, maxval, pixels = data.split(b"\n", 3)
+        (w, h), c, maxval = (
+            (int(v) for v in dims.split()),
+            (1 if magic == b"P5" else 3),
+            int(maxval),
+        )
+    dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
+    return np.frombuffer(pixels, dtype=dtype).reshape(h, w, c)
+
+
+@pytest.mark.skipif(CC is None, reason="no C compiler")
+def test_example_program_decodes_every_mode(tmp_path: Path) -> None:
+    """nmem_decode (through native/examples/nmem_to_ppm.c) on lossless 8/16-bit, near-lossless
+    RGBA and a lossy RGBA file: the pixels of neural_memory.decode."""
+    import neural_memory as nm
+    from neural_memory.container.nmem import Header, Mode, pack
+
+    exe = tmp_path / "nmem_to_ppm"
+    example = ROOT / "native" / "examples" / "nmem_to_ppm.c"
+    subprocess.run([CC, *CFLAGS, "-O2", *NATIVE_SOURCES, str(example), "-o", str(exe)], check=True)
+    alpha = synthetic(32, 32, 1, 8, seed=9)
+    lossy_rgba = pack(
+        Header(Mode.LOSSY, 32, 32, 4, 8),
+        {
+            "LOSY": (GOLDEN_DIR / "lossy_kodim23_32x32.bin").read_bytes(),
+            "ALPH": encode_lossless_numba(alpha, 8, 0),
+        },
+    )
+    files = {
+        "gray16": nm.encode(synthetic(9, 13, 1, 16, seed=3), mode="lossless"),
+        "rgb8": nm.encode(synthetic(10, 12, 3, 8, seed=4), mode="lossless"),
+        "rgba_near": nm.encode(synthetic(11, 7, 4, 8, seed=5), mode="near-lossless", near=3),
+        "lossy_rgba": lossy_rgba,
+    }
+    for name, data in files.items():
+        src, out = tmp_path / f"{name}.nmem", tmp_path / f"{name}.pnm"
+        src.write_bytes(data)
+        subprocess.run([str(exe), str(src), str(out)], check=True)
+        want = nm.decode(data)
+        np.testing.assert_array_equal(_read_pnm(out.read_bytes()), want, err_msg=name)
+    assert np.array_equal(nm.decode(lossy_rgba)[:, :, 3:], alpha)

@@ -1,7 +1,8 @@
-/* nmem_to_ppm: decode a lossy .nmem file to a binary PPM (RGB) or PGM (gray) with the C library.
+/* nmem_to_ppm: decode a .nmem file (any mode) to a binary PPM (RGB), PGM (gray) or PAM (RGBA)
+ * with the C library; 16-bit lossless files give 16-bit samples (maxval 65535, big-endian).
  *
- *   cc -std=c11 -O2 -Inative/include native/src/container.c native/src/lossy.c \
- *      native/src/tables.c native/examples/nmem_to_ppm.c -o nmem_to_ppm
+ *   cc -std=c11 -O2 -Inative/include native/src/{container,lossless,lossy,tables}.c \
+ *      native/examples/nmem_to_ppm.c -o nmem_to_ppm
  *   ./nmem_to_ppm photo.nmem photo.ppm [WIDTH HEIGHT]
  *
  * WIDTH HEIGHT render the image at another size. NMEM_MAX_PIXELS in the environment sets the
@@ -68,10 +69,23 @@ int main(int argc, char **argv) {
     FILE *out = fopen(argv[2], "wb");
     int ok = out != NULL;
     if (ok) {
-        fprintf(out, "P%c\n%u %u\n255\n", image.channels == 1 ? '5' : '6', (unsigned)image.width,
-                (unsigned)image.height);
+        unsigned maxval = image.bit_depth == 16 ? 65535u : 255u;
+        if (image.channels == 4)
+            fprintf(out, "P7\nWIDTH %u\nHEIGHT %u\nDEPTH 4\nMAXVAL %u\nTUPLTYPE RGB_ALPHA\nENDHDR\n",
+                    (unsigned)image.width, (unsigned)image.height, maxval);
+        else
+            fprintf(out, "P%c\n%u %u\n%u\n", image.channels == 1 ? '5' : '6', (unsigned)image.width,
+                    (unsigned)image.height, maxval);
         size_t n = (size_t)image.width * image.height * image.channels;
-        ok = fwrite(image.pixels, 1, n, out) == n;
+        if (image.bit_depth == 16) { /* PNM's 16-bit samples are big-endian */
+            const uint16_t *px = (const uint16_t *)(const void *)image.pixels;
+            for (size_t i = 0; ok && i < n; i++) {
+                unsigned char be[2] = {(unsigned char)(px[i] >> 8), (unsigned char)(px[i] & 255)};
+                ok = fwrite(be, 1, 2, out) == 2;
+            }
+        } else {
+            ok = fwrite(image.pixels, 1, n, out) == n;
+        }
         ok = (fclose(out) == 0) && ok;
     }
     nmem_image_free(&image);

@@ -15,9 +15,8 @@
  *     caller's pixel limit, and no allocation depends on anything but those dimensions and
  *     the payload's small architecture header.
  *
- * The lossless / near-lossless engine (encoder and decoder) works on raw payloads
- * (nmem_lossless_encode / nmem_lossless_decode); nmem_decode() of whole files still handles
- * lossy files only (NMEM_ERR_UNSUPPORTED for the others).
+ * nmem_decode() decodes every mode (lossy, lossy RGBA with its alpha plane, lossless and
+ * near-lossless, 8 and 16 bits); the lossless engine also encodes (nmem_lossless_encode).
  */
 #ifndef NMEM_H
 #define NMEM_H
@@ -89,12 +88,15 @@ typedef struct nmem_decode_options {
     uint32_t out_height;
 } nmem_decode_options;
 
-/* A decoded image: height rows of width * channels bytes (8-bit samples, interleaved). */
+/* A decoded image: height rows of width * channels interleaved samples, 8-bit (uint8_t) or,
+ * for 16-bit lossless files, 16-bit (uint16_t in host byte order; pixels is then 2-byte
+ * aligned, as malloc's memory is). */
 typedef struct nmem_image {
     uint32_t width;
     uint32_t height;
     uint32_t channels;
     uint8_t *pixels; /* malloc'd by nmem_decode; release with nmem_image_free */
+    uint32_t bit_depth; /* 8 or 16 */
 } nmem_image;
 
 const char *nmem_version(void);

@@ -703,23 +703,58 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
     nmem_info info;
     nmem_status st = nmem_parse(data, size, &info, err);
     if (st != NMEM_OK) return st;
-    if (info.mode != NMEM_MODE_LOSSY)
-        return nmem_fail(err, NMEM_ERR_UNSUPPORTED, "lossless and near-lossless files are not decoded by the C library yet");
+    uint32_t w, h, c;
+    st = nmem_output_size(&info, options, &w, &h, &c, err);
+    if (st != NMEM_OK) return st;
+    if (info.mode != NMEM_MODE_LOSSY) {
+        /* lossless / near-lossless: the DATA section (nmem_parse checked the section rules) */
+        uint32_t maxval = (1u << info.bit_depth) - 1u;
+        if (info.param > maxval) return nmem_fail(err, NMEM_ERR_FORMAT, "corrupted file: error bound out of range");
+        size_t bytes = (size_t)w * h * c * (info.bit_depth / 8);
+        uint8_t *pixels = malloc(bytes);
+        if (!pixels) return nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (image)");
+        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL};
+        st = nmem_lossless_decode(data + info.sections[0].offset, info.sections[0].size, w, h, c, info.bit_depth,
+                                  (uint32_t)info.param, &lo, pixels, bytes, err);
+        if (st != NMEM_OK) {
+            free(pixels);
+            return st;
+        }
+        image->width = w;
+        image->height = h;
+        image->channels = c;
+        image->bit_depth = info.bit_depth;
+        image->pixels = pixels;
+        return NMEM_OK;
+    }
     if (info.bit_depth != 8) return nmem_fail(err, NMEM_ERR_FORMAT, "corrupted file: lossy files hold 8-bit gray, RGB or RGBA");
     /* nmem_parse enforced docs/FORMAT.md's section rules: LOSY first (ALPH next for RGBA),
      * then only metadata sections (version 2), which the pixels do not depend on */
     if (info.n_sections < 1 || memcmp(info.sections[0].tag, "LOSY", 4) != 0)
         return nmem_fail(err, NMEM_ERR_FORMAT, "corrupted file: unexpected sections for a lossy file");
-    if (info.channels == 4)
-        return nmem_fail(err, NMEM_ERR_UNSUPPORTED, "the alpha plane of lossy RGBA files is not decoded by the C library yet");
-    uint32_t w, h, c;
-    st = nmem_output_size(&info, options, &w, &h, &c, err);
-    if (st != NMEM_OK) return st;
+    uint32_t cc = c == 4 ? 3 : c; /* RGBA: the colour planes, then the alpha plane (ALPH) */
+    if (c == 4 && (w != info.width || h != info.height))
+        return nmem_fail(err, NMEM_ERR_UNSUPPORTED, "resizing the alpha plane of an RGBA file is not done by the C library");
     size_t n = (size_t)w * h * c;
     uint8_t *pixels = malloc(n);
     if (!pixels) return nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (image)");
-    st = nmem_lossy_decode(data + info.sections[0].offset, info.sections[0].size, info.width, info.height, c,
-                           options, pixels, n, err);
+    st = nmem_lossy_decode(data + info.sections[0].offset, info.sections[0].size, info.width, info.height, cc,
+                           options, pixels, (size_t)w * h * cc, err);
+    if (st == NMEM_OK && c == 4) {
+        uint8_t *alpha = malloc((size_t)w * h);
+        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL};
+        st = alpha ? nmem_lossless_decode(data + info.sections[1].offset, info.sections[1].size, w, h, 1, 8, 0, &lo,
+                                          alpha, (size_t)w * h, err)
+                   : nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (alpha)");
+        if (st == NMEM_OK)
+            for (size_t i = (size_t)w * h; i-- > 0;) { /* spread RGB to RGBA in place, from the end */
+                pixels[4 * i + 3] = alpha[i];
+                pixels[4 * i + 2] = pixels[3 * i + 2];
+                pixels[4 * i + 1] = pixels[3 * i + 1];
+                pixels[4 * i] = pixels[3 * i];
+            }
+        free(alpha);
+    }
     if (st != NMEM_OK) {
         free(pixels);
         return st;
@@ -727,6 +762,7 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
     image->width = w;
     image->height = h;
     image->channels = c;
+    image->bit_depth = 8;
     image->pixels = pixels;
     return NMEM_OK;
 }
