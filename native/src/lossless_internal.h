@@ -186,7 +186,13 @@ NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const l
         int32_t n = w[n1];
         if (n < 1023) w[n1] = n + 1;
         int64_t e = ((int64_t)(bit << 12) - pr[j]) * tb->rates[n];
-        for (int i = 0; i < n1; i++) w[i] = NMEM_WRAP32((int64_t)w[i] + (((int64_t)xin[i] * e) >> 18));
+        /* w[i] += (xin[i] * e) >> 18 in 32-bit lanes: |e| <= 4095 * 960 < 2^22 and
+         * |xin[i]| <= 2048, so with e = e_hi * 2^18 + e_lo (0 <= e_lo < 2^18) the product
+         * is xin e_hi 2^18 + xin e_lo, |xin e_lo| < 2^29, and the floor of its 2^-18 part is
+         * xin e_hi + ((xin e_lo) >> 18): the same integer, without 64-bit products. */
+        const int32_t e_hi = (int32_t)(e >> 18), e_lo = (int32_t)(e & ((1 << 18) - 1));
+        uint32_t *uw = (uint32_t *)w;
+        for (int i = 0; i < n1; i++) uw[i] += (uint32_t)(xin[i] * e_hi + ((xin[i] * e_lo) >> 18));
     }
     int64_t ef = ((int64_t)(bit << 12) - pm) * md->f_lr;
     for (int i = 0; i < LL_NMIX + 1; i++) md->mix_f[wf + i] += (fx[i] * ef) >> 14;
@@ -267,7 +273,7 @@ NMEM_INLINE int ll_ols_update(ll_ols *o, int64_t m, const int64_t *f, int n, int
     for (int i = 0; i < n; i++) h[i] = 0;
     for (int i = 0; i < n; i++) {
         const int32_t *row = am + i * LL_NF_MAX;
-        const int64_t wi = wv[i];
+        const int32_t wi = wv[i];
         int64_t acc = (int64_t)row[i] * wi;
         for (int j = i + 1; j < n; j++) {
             acc += (int64_t)row[j] * wv[j];
@@ -285,7 +291,7 @@ NMEM_INLINE int ll_ols_update(ll_ols *o, int64_t m, const int64_t *f, int n, int
             wi = LL_W_CLIP;
         else if (wi < -LL_W_CLIP)
             wi = -LL_W_CLIP;
-        int64_t dw = wi - wv[i];
+        const int32_t dw = (int32_t)(wi - wv[i]); /* both within +-2^19 */
         wv[i] = (int32_t)wi;
         if (dw != 0)
             for (int k = i + 1; k < n; k++) h[k] += (int64_t)row[k] * dw;

@@ -703,7 +703,7 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
     nmem_info info;
     nmem_status st = nmem_parse(data, size, &info, err);
     if (st != NMEM_OK) return st;
-    uint32_t w, h, c;
+    uint32_t w = 0, h = 0, c = 0;
     st = nmem_output_size(&info, options, &w, &h, &c, err);
     if (st != NMEM_OK) return st;
     if (info.mode != NMEM_MODE_LOSSY) {
