@@ -85,24 +85,29 @@ typedef struct ll_engine {
     int failed; /* a zero OLS pivot (never with valid samples) */
 } ll_engine;
 
-static int64_t lq(int64_t v) {
-    if (v < 4) return v;
-    int64_t b = 0, t = v;
-    while (t > 1) {
-        t >>= 1;
-        b++;
-    }
-    return 2 * b + ((v >> (b - 1)) & 1);
-}
-
-static int64_t bitlen(int64_t v) {
+/* floor(log2(v)) for v >= 1 */
+static inline int64_t ilog2(uint64_t v) {
+#if defined(__GNUC__) || defined(__clang__)
+    return 63 - __builtin_clzll(v);
+#else
     int64_t b = 0;
-    while (v > 0) {
+    while (v > 1) {
         v >>= 1;
         b++;
     }
     return b;
+#endif
 }
+
+/* Log-like quantizer: 0, 1, 2, 3, then two levels per octave (engine.lq). */
+static inline int64_t lq(int64_t v) {
+    if (v < 4) return v;
+    int64_t b = ilog2((uint64_t)v);
+    return 2 * b + ((v >> (b - 1)) & 1);
+}
+
+/* Bits of v > 0; 0 for v <= 0 (engine.bitlen). */
+static inline int64_t bitlen(int64_t v) { return v > 0 ? ilog2((uint64_t)v) + 1 : 0; }
 
 static inline int64_t qd(int64_t d, int64_t sg, int64_t step) {
     int64_t v = step == 1 ? (d * sg) >> 3 : nmem_floordiv(d * sg, 8 * step);
@@ -115,12 +120,8 @@ static inline int64_t qd(int64_t d, int64_t sg, int64_t step) {
 static inline int64_t qd13(int64_t d, int64_t sg, int64_t step) {
     int64_t v = step == 1 ? (d * sg) >> 2 : nmem_floordiv(d * sg, 4 * step);
     if (v == 0) return 6;
-    int64_t m = v < 0 ? -v : v;
-    int64_t lv = 1;
-    while (m > 1 && lv < 6) {
-        m >>= 1;
-        lv++;
-    }
+    int64_t b = ilog2((uint64_t)(v < 0 ? -v : v)); /* the loop of engine.qd13: lv = 1 + min(b, 5) */
+    int64_t lv = 1 + (b < 5 ? b : 5);
     return v > 0 ? 6 + lv : 6 - lv;
 }
 
