@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the native core's container parser and lossy decoder with libFuzzer under
+# Fuzz the native core's container parser, lossy and lossless decoders with libFuzzer under
 # AddressSanitizer + UndefinedBehaviorSanitizer (native/fuzz/fuzz_nmem.c).
 #
 #   bash scripts/fuzz.sh [SECONDS] [libFuzzer flags...]     # default 60 s
@@ -28,8 +28,10 @@ san=-fsanitize=fuzzer-no-link,address,undefined
 "$cc" "${flags[@]}" "$san" -c "$root/native/src/tables.c" -o "$work/tables.o"
 "$cc" "${flags[@]}" "$san" -fno-sanitize-coverage=trace-cmp -c "$root/native/src/lossy.c" \
   -o "$work/lossy.o"
+"$cc" "${flags[@]}" "$san" -fno-sanitize-coverage=trace-cmp -c "$root/native/src/lossless.c" \
+  -o "$work/lossless.o"
 "$cc" "${flags[@]}" "$san" -c "$root/native/fuzz/fuzz_nmem.c" -o "$work/fuzz_nmem.o"
-"$cc" -fsanitize=fuzzer,address,undefined "$work"/{container,tables,lossy,fuzz_nmem}.o \
+"$cc" -fsanitize=fuzzer,address,undefined "$work"/{container,tables,lossy,lossless,fuzz_nmem}.o \
   -o "$work/fuzz_nmem"
 cd "$work"
 exec ./fuzz_nmem -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \

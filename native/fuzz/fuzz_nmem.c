@@ -1,12 +1,15 @@
-/* libFuzzer harness over the container parser and the lossy decoder (scripts/fuzz.sh builds it
- * with AddressSanitizer + UndefinedBehaviorSanitizer).
+/* libFuzzer harness over the container parser, the lossy decoder and the lossless decoder
+ * (scripts/fuzz.sh builds it with AddressSanitizer + UndefinedBehaviorSanitizer).
  *
  * The first input byte picks the target:
  *   odd  -> the rest is a whole .nmem file: nmem_parse (with invariant checks), nmem_decode;
- *   even -> 4 bytes of image geometry, then a raw lossy payload for nmem_lossy_decode: the CRC
- *           would reject almost every mutated file before the decoder, so the decoder is also
- *           fed directly. Geometry: width = 1 + b0 % 64, height = 1 + b1 % 64, channels 3 if
- *           b2 is odd else 1; b3 >= 128 asks for another output size (from b3's low bits).
+ *   0 mod 4 -> 4 bytes of image geometry, then a raw lossy payload for nmem_lossy_decode: the
+ *           CRC would reject almost every mutated file before the decoder, so the decoders are
+ *           also fed directly. Geometry: width = 1 + b0 % 64, height = 1 + b1 % 64, channels 3
+ *           if b2 is odd else 1; b3 >= 128 asks for another output size (from b3's low bits);
+ *   2 mod 4 -> 4 bytes of geometry, then a raw lossless payload for nmem_lossless_decode:
+ *           width = 1 + b0 % 32, height = 1 + b1 % 32, channels 1, 3, 4, 1 for b2 & 3 = 0..3,
+ *           16 bits if b2 & 4 else 8, error bound k = b3.
  * The pixel limit is kept small (256 x 256) so that each input runs in milliseconds. A payload
  * that decodes is decoded twice, into differently filled buffers, and must give the same
  * pixels. */
@@ -54,6 +57,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     if (size < 4) return 0;
+    if (target & 2) {
+        static const uint32_t chans[4] = {1, 3, 4, 1};
+        uint32_t lw = 1 + data[0] % 32, lh = 1 + data[1] % 32, lc = chans[data[2] & 3];
+        uint32_t depth = (data[2] & 4) ? 16 : 8, near = data[3];
+        size_t bytes = (size_t)lw * lh * lc * (depth / 8);
+        uint8_t *px = malloc(bytes), *px2 = malloc(bytes);
+        nmem_status st = NMEM_ERR_MEMORY;
+        if (px && px2) {
+            memset(px, 0xAA, bytes);
+            st = nmem_lossless_decode(data + 4, size - 4, lw, lh, lc, depth, near, NULL, px, bytes, &err);
+            if (st != NMEM_OK && st != NMEM_ERR_FORMAT) abort();
+            if (st == NMEM_OK) {
+                memset(px2, 0x55, bytes);
+                if (nmem_lossless_decode(data + 4, size - 4, lw, lh, lc, depth, near, NULL, px2, bytes, &err) != NMEM_OK)
+                    abort();
+                if (memcmp(px, px2, bytes) != 0) abort();
+            }
+        }
+        free(px);
+        free(px2);
+        return 0;
+    }
     uint32_t w = 1 + data[0] % 64, h = 1 + data[1] % 64, c = (data[2] & 1) ? 3 : 1;
     uint32_t ow = w, oh = h;
     if (data[3] & 0x80) {

@@ -39,6 +39,11 @@ def main() -> None:
         "payload_gray_16x12": bytes([0, 15, 11, 0, 0]) + gray_payload,
         "file_golden": b"\x01" + pack(Header(Mode.LOSSY, 32, 32, 3, 8), {"LOSY": golden}),
         "file_lossless": b"\x01" + nm.encode(np.zeros((3, 5, 1), np.uint8), mode="lossless"),
+        # raw lossless payloads (target 2): the goldens, geometry as fuzz_nmem.c reads it
+        "payload_lossless_rgba_k2": bytes([2, 19, 15, 2, 2])
+        + (ROOT / "tests" / "golden" / "lossless_rgba_near2.bin").read_bytes(),
+        "payload_lossless_gray16": bytes([2, 15, 11, 4, 0])
+        + (ROOT / "tests" / "golden" / "lossless_gray16_near0.bin").read_bytes(),
         "file_metadata": b"\x01"
         + pack(Header(Mode.LOSSY, 32, 32, 3, 8), {"LOSY": golden} | METADATA),
     }
