@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -449,14 +450,25 @@ def _note(args: argparse.Namespace, text: str) -> None:
         print(f"neural-memory: note: {text}", file=sys.stderr)
 
 
-def _announce_compiling(args: argparse.Namespace, engine: str) -> None:
-    """One line before an engine's first run on this machine, which compiles its numba
-    kernels for tens of seconds without a word otherwise."""
-    from neural_memory.progress import compile_notice
+@contextlib.contextmanager
+def _announce_compiling(args: argparse.Namespace, engine: str) -> Iterator[None]:
+    """Around an engine's first run on this machine, which compiles its numba kernels for
+    tens of seconds without a word otherwise: one line, once the run has lasted
+    ``progress.COMPILE_NOTICE_DELAY`` seconds (a run that fails on bad input at once says
+    only its error)."""
+    from neural_memory import progress
 
-    notice = compile_notice(engine)
+    notice = progress.compile_notice(engine)
+    timer = None
     if notice:
-        _note(args, notice)
+        timer = threading.Timer(progress.COMPILE_NOTICE_DELAY, _note, (args, notice))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 @contextlib.contextmanager
@@ -494,24 +506,24 @@ def _run_encode(args: argparse.Namespace) -> int:
     options = _encode_options(args)
     if args.verbose:
         print(f"neural-memory: options: {options}", file=sys.stderr)
-    _announce_compiling(args, options.mode if options.mode == LOSSY else LOSSLESS)
-    if _is_batch(args):
-        from neural_memory.batch import IMAGE_SUFFIXES, encode_job
+    with _announce_compiling(args, options.mode):
+        if _is_batch(args):
+            from neural_memory.batch import IMAGE_SUFFIXES, encode_job
 
-        return _run_batch(args, encode_job, options, IMAGE_SUFFIXES, ".nmem")
-    if args.output is None and args.inputs[0] != "-":
-        args.output = Path(args.inputs[0]).with_suffix(".nmem")
-    with _stdio(args, ".nmem") as (source, output):
-        check_output_path(output, force=args.force, inputs=(source,))
-        with progress_bar(f"encoding {source.name}", disable=args.quiet) as progress:
-            report = encode_file(
-                source,
-                output,
-                force=args.force,
-                options=options,
-                progress=progress,
-                warn=lambda text: _note(args, text),
-            )
+            return _run_batch(args, encode_job, options, IMAGE_SUFFIXES, ".nmem")
+        if args.output is None and args.inputs[0] != "-":
+            args.output = Path(args.inputs[0]).with_suffix(".nmem")
+        with _stdio(args, ".nmem") as (source, output):
+            check_output_path(output, force=args.force, inputs=(source,))
+            with progress_bar(f"encoding {source.name}", disable=args.quiet) as progress:
+                report = encode_file(
+                    source,
+                    output,
+                    force=args.force,
+                    options=options,
+                    progress=progress,
+                    warn=lambda text: _note(args, text),
+                )
     stream = _report_stream(args)
     if args.json:
         print(json.dumps(_encode_json(report, args), indent=2), file=stream)
@@ -605,9 +617,6 @@ def _run_decode(args: argparse.Namespace) -> int:
         args.output = Path(args.inputs[0]).with_suffix(suffix)
     start = time.perf_counter()
     with _stdio(args, suffix) as (source, output):
-        info = read_info(read_nmem(source))
-        if info.mode != LOSSY or info.channels == 4:
-            _announce_compiling(args, LOSSLESS)
         pixels = decode_file(
             source, output, force=args.force, options=options, warn=lambda t: _note(args, t)
         )

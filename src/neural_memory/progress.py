@@ -52,13 +52,16 @@ def progress_bar(description: str, *, disable: bool = False) -> Iterator[Progres
             bar.close()
 
 
-#: The numba kernels every run of an engine compiles on first use, and how long that took
-#: (measured with an empty NUMBA_CACHE_DIR on 2 busy cores: a tiny lossless encode 44 s
-#: instead of 1 s, a tiny lossy encode of 3 steps 29 s instead of 6 s).
+#: The numba kernels an engine's first run compiles, and how long that took (measured with an
+#: empty NUMBA_CACHE_DIR on 2 busy cores: a tiny lossy encode of 3 steps 29 s instead of 6 s).
+#: Only lossy encoding is left: decoding and lossless / near-lossless coding run in the C
+#: library, which compiles nothing at run time.
 FIRST_RUN_KERNELS = {
-    "lossless": ("neural_memory.lossless.engine", ("code_rows", "_rows"), 45),
     "lossy": ("neural_memory.lossy.encoding.train_kernels", ("up_cols", "up_rows"), 25),
 }
+#: Seconds a run waits before it says it is compiling: a run that fails at once on bad input
+#: then prints its one error line and nothing else.
+COMPILE_NOTICE_DELAY = 2.0
 
 
 def kernels_cached(engine: str) -> bool:
@@ -76,7 +79,7 @@ def kernels_cached(engine: str) -> bool:
 
 def compile_notice(engine: str) -> str | None:
     """The one line to show before an engine's first run compiles its kernels, else None."""
-    if kernels_cached(engine):
+    if engine not in FIRST_RUN_KERNELS or kernels_cached(engine):
         return None
     seconds = FIRST_RUN_KERNELS[engine][2]
     return f"first run: compiling kernels, about {seconds} s (once; later runs start at once)"
