@@ -254,6 +254,7 @@ def plot(rows: list[dict], path: Path, set_name: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    full = max((r["images"] for r in rows), default=0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, xlabel in ((axes[0], "steps", "training steps"),
                             (axes[1], "seconds", "median encode seconds")):  # fmt: skip
@@ -263,6 +264,10 @@ def plot(rows: list[dict], path: Path, set_name: str) -> None:
                          and r[key] is not None)  # fmt: skip
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+            for r in rows:  # a budget measured on part of the set says so
+                if r["label"] == label and r["images"] < full and r[ANCHORS[0]] is not None:
+                    ax.annotate(f"{r['images']} img", (r[key], r[ANCHORS[0]]), fontsize=7,
+                                textcoords="offset points", xytext=(4, 4))  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
