@@ -3,6 +3,7 @@
 
     NUMBA_NUM_THREADS=1 PYTHONPATH=src python scripts/measure_native_lossless.py \
         /work/shared/data/kodak/kodim0{1,2,3}.png --near 0 1 2 4 [--json OUT] [--no-time]
+    python scripts/measure_native_lossless.py --summarize OUT.json [...]
 
 For each image and bound k: whether C and numba write the same payload byte for byte and
 decode it to the same pixels, and (unless --no-time) the encode and decode speed of each in
@@ -61,9 +62,32 @@ def _timed(fn, *args):
     return out, best
 
 
+def summarize(rows: list[dict]) -> None:
+    """Per bound k: how many rows were identical, and the geometric means of C/numba speed
+    (and of the KB/s of each engine)."""
+    for near in sorted({r["near"] for r in rows}):
+        sel = [r for r in rows if r["near"] == near]
+        if "enc_kbs_c" not in sel[0]:
+            continue
+
+        def gmean(key: str, sel=sel) -> float:
+            return float(np.exp(np.mean([np.log(r[key]) for r in sel])))
+
+        enc = float(np.exp(np.mean([np.log(r["enc_kbs_c"] / r["enc_kbs_numba"]) for r in sel])))
+        dec = float(np.exp(np.mean([np.log(r["dec_kbs_c"] / r["dec_kbs_numba"]) for r in sel])))
+        same = sum(r["identical"] for r in sel)
+        print(
+            f"k={near}: {same}/{len(sel)} identical; encode C {gmean('enc_kbs_c'):.0f} KB/s,"
+            f" numba {gmean('enc_kbs_numba'):.0f} KB/s, C/numba {enc:.2f}x; decode C"
+            f" {gmean('dec_kbs_c'):.0f}, numba {gmean('dec_kbs_numba'):.0f}, C/numba {dec:.2f}x"
+            " (geometric means)"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("images", nargs="+", type=Path)
+    ap.add_argument("images", nargs="*", type=Path)
+    ap.add_argument("--summarize", nargs="+", type=Path, help="only summarize --json outputs")
     ap.add_argument("--near", nargs="+", type=int, default=[0])
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-time", action="store_true", help="only check bit-exactness")
@@ -72,6 +96,9 @@ def main() -> int:
     args = ap.parse_args()
     global WALL, REPEAT
     WALL, REPEAT = args.wall, max(1, args.repeat)
+    if args.summarize:
+        summarize([row for path in args.summarize for row in json.loads(path.read_text())])
+        return 0
     # warm numba's kernels (compile or load from the cache) outside the timings
     tiny = np.zeros((4, 4, 3), np.uint8)
     decode_lossless_numba(encode_lossless_numba(tiny, 8, 0), 4, 4, 3, 8, 0)
@@ -99,6 +126,8 @@ def main() -> int:
                 "dec_kbs_c": kb / c_dec,
                 "dec_kbs_numba": kb / n_dec,
             }
+            if args.no_time:
+                row = {k: v for k, v in row.items() if "kbs" not in k}
             rows.append(row)
             line = f"{path.name} k={near}: {len(n_pay)} bytes, identical={same}"
             if not args.no_time:
@@ -112,6 +141,8 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"{len(rows) - bad} of {len(rows)} identical")
+    if not args.no_time:
+        summarize(rows)
     return 1 if bad else 0
 
 
