@@ -33,7 +33,7 @@ MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 
 #: Lossy presets and the training steps each runs (the presets differ in training length
 #: only; lossy/encoding/presets.py builds the model and schedule from these).
-PRESET_STEPS = {"fast": 300, "default": 850, "slow": 6000}
+PRESET_STEPS = {"fast": 300, "default": 1500, "slow": 6000}
 PRESETS = tuple(PRESET_STEPS)
 DEFAULT_PRESET = "default"
 #: cjxl-style ``-e / --effort 1-10`` -> preset: 1-3 fast, 4-7 default, 8-10 slow.

@@ -37,11 +37,11 @@ def preset(name: str, channels: int, steps: int | None = None) -> tuple[ArchConf
     Presets differ in training length only: with the current schedule more steps keep
     paying (Kodak crops, mean BD-rate vs WebP: 600 steps +0.9 %, 1200 steps -5.5 %), while
     larger networks did not (their weights cost more than they gain at these step counts).
-    ``default`` is sized for the 120 s budget on a 2-core CPU: 850 steps of 0.10-0.12 s on a
-    768x512 image (numba kernels of train_kernels.py) plus ~7 s of set-up and weight search
-    (kodim23, 2 threads, machine idle: 111 s in one session, 70 s in another);
-    ``slow`` (7x the steps) for at most 15 minutes: kodim23 at lambda 1e-3 took 11 min 58 s
-    in session 4 and 8 min on a faster host beside another job; over four rates it is 12-15 %
-    smaller than ``default`` (BD-rate on kodim01/07/14/23)."""
+    ``default`` is sized for the 120 s budget on a 2-core CPU: 1500 steps (C training
+    kernels, OMP_WAIT_POLICY=PASSIVE) took 94.5 s for the whole `neural-memory encode` of
+    kodim23 on 2 threads while another job kept the second core busy (2026-12-05; 850 steps
+    took 48.5 s there); on the time-to-quality set 1500 steps are 4.8 points of BD-rate
+    against AVIF s1 better than 850 (+26.7 vs +31.5 %). ``slow`` (4x the steps) for at most
+    15 minutes: 6000 steps of the previous kernels took 5-11 min per Kodak image."""
     arch = ArchConfig(grids(channels), 16, (24,), channels)
     return arch, TrainConfig(steps=PRESET_STEPS[name] if steps is None else steps)
