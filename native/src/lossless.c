@@ -477,8 +477,8 @@ NMEM_INLINE void ll_predict(ll_engine *e, int64_t y, int64_t x, int k, ll_pred *
 NMEM_INLINE void ll_prefetch(const ll_engine *e, const ll_select *sel) {
     /* ask for the table lines of the likely decisions now (hints only) */
     for (int i = 0; i < LL_NM; i++) {
-        NMEM_PREFETCH(e->md.cm + 2 * sel->ctxoff[i]);
-        NMEM_PREFETCH(e->md.cm + 2 * (sel->ctxoff[i] + LL_NODE_SIGN));
+        NMEM_PREFETCH(e->md.cm + sel->ctxoff[i]);
+        NMEM_PREFETCH(e->md.cm + sel->ctxoff[i] + LL_NODE_SIGN);
     }
     static const int NDS[5] = {0, LL_NODE_UNARY, LL_NODE_UNARY + 1, LL_NODE_SIGN, LL_NODE_SIGN + 1};
     for (int d = 0; d < 5; d++) {
@@ -767,7 +767,7 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
     e->errb = calloc((size_t)(2 * w * nch * LL_NP_ALL), sizeof *e->errb);
     e->resb = calloc((size_t)(3 * w * nch), sizeof *e->resb);
     e->vacc = calloc((size_t)(w * nch * LL_NP_ALL), sizeof *e->vacc);
-    e->md.cm = table_alloc((size_t)csum * 2 * sizeof *e->md.cm);
+    e->md.cm = table_alloc((size_t)csum * sizeof *e->md.cm);
     e->md.mix_w = table_alloc((size_t)msum * LL_MIX_STRIDE * sizeof *e->md.mix_w);
     e->md.mix_f = malloc((size_t)nfsets * (LL_NMIX + 1) * sizeof *e->md.mix_f);
     e->md.apm = table_alloc((size_t)asum * 33 * sizeof *e->md.apm);
@@ -781,8 +781,7 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
         return nmem_fail(error, NMEM_ERR_MEMORY, "out of memory");
     }
     for (int64_t i = 0; i < csum; i++) {
-        e->md.cm[2 * i] = 32768;
-        e->md.cm[2 * i + 1] = 0;
+        e->md.cm[i] = 32768; /* probability 1/2, no hits */
     }
     for (int64_t s = 0; s < msum; s++) {
         int32_t *w = e->md.mix_w + s * LL_MIX_STRIDE;

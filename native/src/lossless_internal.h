@@ -103,10 +103,11 @@ NMEM_INLINE int ll_code_bit(ll_coder *c, int bit, uint32_t p1) {
 #define LL_NAPM 3       /* APMs */
 #define LL_MIX_SHIFT 16
 #define LL_MIX_STRIDE 32 /* int32 slots per first-layer weight set */
+#define LL_MIX_DOT 24    /* the dot product's length: LL_NM + 1 inputs padded with zeros */
 
 /* The adaptive tables shared by every decision. */
 typedef struct ll_models {
-    uint16_t *cm;    /* counters: (probability, hit count) pairs */
+    uint32_t *cm;    /* counters: 16-bit probability | hit count << 16 (one load for both) */
     int32_t *mix_w;  /* first-layer weight sets, LL_MIX_STRIDE slots each (weights, use count) */
     int64_t *mix_f;  /* second-layer weight sets, LL_NMIX + 1 each */
     uint16_t *apm;   /* APMs: 33 knots per context */
@@ -146,19 +147,22 @@ NMEM_INLINE int64_t ll_mix64(const int64_t *w, const int64_t *xin, int n) {
 /* Predict, code (or decode) and learn one bit (models.code_decision); returns the bit. */
 NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const ll_select *sel, ll_models *md,
                                  const ll_tables *tb) {
-    int32_t xin[LL_NM + 1];
+    int32_t xin[LL_MIX_DOT] = {0}; /* the inputs, then zeros up to LL_MIX_DOT */
     int64_t fx[LL_NMIX + 1], pr[LL_NMIX], akn[LL_NAPM];
     const int n1 = LL_NM + 1;
     for (int i = 0; i < LL_NM; i++) {
         int64_t j = sel->ctxoff[i] + node;
-        int32_t n = md->cm[2 * j + 1];
-        int32_t v = tb->stretch[md->cm[2 * j] >> 4];
+        const uint32_t pair = md->cm[j];
+        int32_t n = (int32_t)(pair >> 16);
+        int32_t v = tb->stretch[(pair & 0xFFFFu) >> 4];
         if (n < 8) v = (v * (n + 1)) >> 3; /* a counter that has seen few events speaks softly */
         xin[i] = v;
     }
     xin[LL_NM] = 256;
     for (int j = 0; j < LL_NMIX; j++) {
-        int64_t d = ll_mix32(md->mix_w + (sel->msel[j] + node) * LL_MIX_STRIDE, xin, n1);
+        /* LL_MIX_DOT terms: the padding's inputs are 0, so the use count and the padding
+         * slots of the weight set add nothing (and the loop has no remainder) */
+        int64_t d = ll_mix32(md->mix_w + (sel->msel[j] + node) * LL_MIX_STRIDE, xin, LL_MIX_DOT);
         fx[j] = d;
         pr[j] = tb->squash[d + 2048];
     }
@@ -199,10 +203,12 @@ NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const l
     int64_t target = (int64_t)bit << 16;
     for (int i = 0; i < LL_NM; i++) {
         int64_t j = sel->ctxoff[i] + node;
-        int64_t c0 = md->cm[2 * j];
-        uint16_t n = md->cm[2 * j + 1];
-        md->cm[2 * j] = (uint16_t)(c0 + (((target - c0) * tb->recip[n]) >> 16));
-        if (n < LL_COUNTER_LIMIT_MAX) md->cm[2 * j + 1] = (uint16_t)(n + 1);
+        const uint32_t pair = md->cm[j];
+        const int64_t c0 = pair & 0xFFFFu;
+        uint32_t n = pair >> 16;
+        const uint32_t p = (uint16_t)(c0 + (((target - c0) * tb->recip[n]) >> 16));
+        if (n < LL_COUNTER_LIMIT_MAX) n++;
+        md->cm[j] = p | (n << 16);
     }
     for (int j = 0; j < LL_NAPM; j++) {
         int64_t v = md->apm[akn[j]];
