@@ -137,7 +137,7 @@ nmem_status nmem_lossy_decode(const uint8_t *payload, size_t payload_size, uint3
  * lossless, at most 2^bit_depth - 1). The payload is the LOSL / NEAR section (or the ALPH
  * section of a lossy RGBA file: 1 channel, 8 bits, near 0): a version byte, then the coded
  * stream. Bit-exact with the numba engine of the Python package. The engine's state takes
- * about 6 MB per channel plus 2 bytes per sample. */
+ * about 12 MB per channel plus 2 bytes per sample. */
 
 /* Called after every 16 coded rows (and after the last); a nonzero return stops the call with
  * NMEM_ERR_CANCELLED. */
