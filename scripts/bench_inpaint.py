@@ -25,12 +25,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from shared_data import KODAK
 
 from neural_memory.images import load_image, save_image
 from neural_memory.metrics import psnr
 from neural_memory.reconstruct.masks import MASK_KINDS, make_mask
 
-KODAK = Path("/work/shared/data/kodak")
 METHODS = ("telea", "ns", "biharmonic", "ours")
 
 

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 import torch
 from PIL import Image
+from shared_data import KODAK
 
 from neural_memory.lossy.decoding.arm import CTX_OFFSETS, PARENT_OFFSETS
 from neural_memory.lossy.decoding.bitstream import ArchConfig
@@ -87,7 +88,7 @@ def make_model(h: int, w: int) -> CodecModel:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--image", default="/work/shared/data/kodak/kodim23.png")
+    ap.add_argument("--image", default=str(KODAK / "kodim23.png"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--steps", type=int, default=10, help="steps per timed training run")
     ap.add_argument("--threads", default="1,2")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from shared_data import KODAK
 
 from neural_memory.lossy.decoding.bitstream import ArchConfig
 from neural_memory.lossy.decoding.decoder import decode_lossy
@@ -18,7 +19,7 @@ from neural_memory.lossy.encoding.presets import grids
 from neural_memory.lossy.encoding.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC_IMAGE = Path("/work/shared/data/kodak/kodim23.png")
+SRC_IMAGE = KODAK / "kodim23.png"
 
 
 def main() -> None:

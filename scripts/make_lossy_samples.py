@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from shared_data import KODAK
 
 # name, crop (y0, y1, x0, x1) or None, lambda, channels, steps (None: the fast preset's)
 SAMPLES = [
@@ -31,7 +32,7 @@ SAMPLES = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--kodak", type=Path, default=Path("/work/shared/data/kodak"))
+    parser.add_argument("--kodak", type=Path, default=KODAK)
     args = parser.parse_args()
 
     import torch

@@ -9,7 +9,7 @@ also pays numba's cache load; the very first run after a code change pays compil
 script warms the JIT up on a tiny image first.
 
     NUMBA_NUM_THREADS=1 PYTHONPATH=src python scripts/measure_lossless.py \\
-        /work/shared/data/kodak --near 0 [--limit N] [--no-decode] [--csv out.csv]
+        ../shared/data/kodak --near 0 [--limit N] [--no-decode] [--csv out.csv]
 """
 
 from __future__ import annotations

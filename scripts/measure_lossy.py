@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import shared_data
 from PIL import Image
 
 from neural_memory.lossy.decoding.decoder import decode_lossy
@@ -26,7 +27,7 @@ from neural_memory.lossy.encoding.encoder import encode_lossy
 from neural_memory.options import EncodeOptions
 
 CONTAINER_OVERHEAD = 40
-DATA = Path("/work/shared/data")
+DATA = shared_data.DATA
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

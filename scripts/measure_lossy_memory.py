@@ -15,11 +15,12 @@ import time
 
 import numpy as np
 from PIL import Image
+from shared_data import KODAK
 
 from neural_memory.lossy.encoding.encoder import encode_lossy
 from neural_memory.options import EncodeOptions
 
-KODIM23 = "/work/shared/data/kodak/kodim23.png"
+KODIM23 = str(KODAK / "kodim23.png")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 (docs/BENCHMARKS.md, issue 16).
 
     NUMBA_NUM_THREADS=1 PYTHONPATH=src python scripts/measure_native_lossless.py \
-        /work/shared/data/kodak/kodim0{1,2,3}.png --near 0 1 2 4 [--json OUT] [--no-time]
+        ../shared/data/kodak/kodim0{1,2,3}.png --near 0 1 2 4 [--json OUT] [--no-time]
     python scripts/measure_native_lossless.py --summarize OUT.json [...]
 
 For each image and bound k: whether C and numba write the same payload byte for byte and

@@ -31,14 +31,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from shared_data import DATA
 
-DATA = Path(os.environ.get("NM_DATA", "/work/shared/data"))
 DEV_IMAGES = (
     "kodak/kodim01",
     "kodak/kodim07",

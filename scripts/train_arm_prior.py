@@ -5,7 +5,7 @@ CID22) do not use. Each image (a centre crop) is encoded with the default schedu
 its ARM where the previous image's ended, at lambdas that cycle over the usual range and end
 in its middle; the last ARM is the prior. See neural_memory/lossy/encoding/arm_prior.py for why.
 
-    PYTHONPATH=src python scripts/train_arm_prior.py /work/shared/data/clic2025 \
+    PYTHONPATH=src python scripts/train_arm_prior.py ../shared/data/clic2025 \
         --out src/neural_memory/lossy/encoding/arm_prior.npy
 """
 

@@ -20,7 +20,9 @@ from neural_memory.lossless import decode_lossless_numba, encode_lossless_numba
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = Path(__file__).parent / "golden"
-KODAK = Path(os.environ.get("NM_KODAK", "/work/shared/data/kodak"))
+KODAK = Path(
+    os.environ.get("NM_KODAK", Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak")
+)
 CC = shutil.which("gcc") or shutil.which("cc")
 NATIVE_SOURCES = sorted(str(p) for p in (ROOT / "native" / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'native' / 'include'}"]
