@@ -54,7 +54,6 @@ class TrainConfig:
     noise_kind: str = "gaussian"
     noise_sigma0: float = 0.22
     noise_sigma1: float = 0.15
-    clip_norm: float = 0.0  # clip the networks' gradient to this global L2 norm (0 = off)
 
 
 def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
@@ -217,7 +216,6 @@ def train(
         {"params": list(model.syn.parameters()), "lr": cfg.syn_lr, "base": cfg.syn_lr},
     ]
     net_opt = Soap(net_groups) if cfg.net_optimizer == "soap" else Adam(net_groups)
-    net_params = [p for g in net_groups for p in g["params"]]
     optimisers = (latent_opt, net_opt)
     n_noise = int(cfg.steps * cfg.noise_frac)
     h = model.height
@@ -257,8 +255,6 @@ def train(
             opt.zero_grad(set_to_none=True)
         step_fn = _fused_step if model.fused_cpu else _autograd_step
         mse, bits = step_fn(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen)
-        if cfg.clip_norm > 0:
-            _clip_grad_norm(net_params, cfg.clip_norm)
         for opt in optimisers:
             opt.step()
         if progress is not None or step == cfg.steps - 1 or step % 50 == 0:
@@ -272,14 +268,6 @@ def train(
             if progress is not None:
                 progress(step + 1, cfg.steps, log)
     return log
-
-
-def _clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
-    if norm > max_norm:
-        for g in grads:
-            g.mul_(max_norm / norm)
 
 
 def finetune_arm(
