@@ -711,6 +711,13 @@ static nmem_status check_params(uint32_t width, uint32_t height, uint32_t channe
     if (near > (1u << bit_depth) - 1u) return nmem_fail(error, NMEM_ERR_ARGUMENT, "near is out of range for the bit depth");
     if (max_pixels && (uint64_t)width * height > max_pixels)
         return nmem_fail(error, NMEM_ERR_LIMIT, "image is larger than the pixel limit");
+#if SIZE_MAX < UINT64_MAX
+    /* 32-bit hosts (wasm32): engine_new sizes its row buffers as width x channels x up to 480
+     * bytes (error history 224, column errors 112, residuals 24, two encoder rows 120) in
+     * size_t, which must not wrap. Container files (sides <= 65536) are far below this. */
+    if ((uint64_t)width * channels * 512u > SIZE_MAX / 2)
+        return nmem_fail(error, NMEM_ERR_LIMIT, "image is too wide for a 32-bit address space");
+#endif
     return NMEM_OK;
 }
 
