@@ -42,6 +42,13 @@ native = Extension(
     extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra", "-Werror"],
 )
 
+# PNG row unfiltering for 16-bit colour PNG (neural_memory/png.py), which Pillow truncates.
+png = Extension(
+    "neural_memory._png",
+    sources=["src/neural_memory/_png.c"],
+    extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra", "-Werror"],
+)
+
 # The lossy encoder's C training kernels (native/train/, see its nm_train.h): a separate
 # module, built with -O3; the AVX2/FMA code paths carry their own target attributes and are
 # chosen at run time, so the flags stay portable.
@@ -70,6 +77,6 @@ class BuildExt(build_ext):
 
 if __name__ == "__main__":  # setuptools runs this file as __main__; tests import source_hash
     setup(
-        ext_modules=[native, train_native] if train_sources else [native],
+        ext_modules=[native, png, train_native] if train_sources else [native, png],
         cmdclass={"build_ext": BuildExt},
     )

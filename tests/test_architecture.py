@@ -31,6 +31,7 @@ LAYERS = {
     "container": 1,
     "entropy": 1,
     "images": 1,
+    "png": 1,  # 16-bit colour PNG (images.py's reader and writer)
     "lossless": 2,
     "lossy.decoding": 2,
     "lossy": 2,  # the package docstring only
@@ -48,7 +49,7 @@ LAYERS = {
 }
 
 #: Parts a decoder runs through: none of them may import these, even inside a function.
-DECODE_PATH = ("errors", "options", "metrics", "atomic", "container", "entropy", "images")
+DECODE_PATH = ("errors", "options", "metrics", "atomic", "container", "entropy", "images", "png")
 DECODE_PATH += ("native", "lossless", "lossy.decoding")
 HEAVY = ("torch", "scipy", "matplotlib", "cv2", "skimage")
 
@@ -226,4 +227,42 @@ assert "NMEM" in Image.OPEN
         capture_output=True,
         text=True,
     )
+    assert result.returncode == 0, result.stderr
+
+
+def test_base_install_needs_neither_numba_nor_imagecodecs(tmp_path: Path) -> None:
+    """What ``pip install .`` promises (decode every mode, code lossless and near-lossless,
+    16-bit colour PNG in and out) with numba, llvmlite and imagecodecs unimportable, as in a
+    base install: it works through the CLI and the API, and none of them is loaded."""
+    rng = np.random.default_rng(0)
+    deep = (rng.integers(0, 4096, (9, 11, 3)) * 16).astype(np.uint16)
+    golden = Path(__file__).parent / "golden" / "lossy_kodim23_32x32.bin"
+    (tmp_path / "ly.nmem").write_bytes(
+        pack(Header(Mode.LOSSY, 32, 32, 3), {"LOSY": golden.read_bytes()})
+    )
+    code = f"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("numba", "llvmlite", "imagecodecs"):
+            raise ImportError("blocked for the test: " + name)
+sys.meta_path.insert(0, Block())
+import numpy as np
+import neural_memory as nm
+from neural_memory.cli import main
+d = {str(tmp_path)!r} + "/"
+deep = np.array({deep.tolist()!r}, dtype=np.uint16)
+nm.save_image(d + "deep.png", deep)
+for flag in (["--lossless"], ["--near-lossless", "3"]):
+    assert main(["encode", d + "deep.png", *flag, "-o", d + "x.nmem", "--quiet", "--force"]) == 0
+    assert main(["decode", d + "x.nmem", "-o", d + "back.png", "--quiet", "--force"]) == 0
+    error = np.abs(nm.load_image(d + "back.png").astype(int) - deep).max()
+    assert error <= (0 if flag == ["--lossless"] else 3), (flag, error)
+assert main(["decode", d + "ly.nmem", "-o", d + "ly.png", "--quiet"]) == 0
+assert main(["info", d + "ly.nmem", "--json"]) == 0
+assert nm.decode(nm.encode(deep[:, :, :1], mode="lossless")).tolist() == deep[:, :, :1].tolist()
+loaded = [m for m in sys.modules if m.split(".")[0] in ("numba", "llvmlite", "imagecodecs")]
+assert not loaded, loaded
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

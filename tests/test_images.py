@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 import pytest
 from PIL import Image
 
+from neural_memory import png
 from neural_memory.errors import ImageError, OutputError
 from neural_memory.images import load_image, save_image, to_array
 
@@ -28,7 +28,7 @@ def test_16bit_gray_and_colour_png_keep_all_bits(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     colour = rng.integers(0, 65536, (4, 6, 3), dtype=np.uint16)
     path = tmp_path / "c16.png"
-    path.write_bytes(imagecodecs.png_encode(colour))
+    path.write_bytes(png.png16_bytes(colour))
     assert np.array_equal(load_image(path), colour)
     gray = colour[:, :, :1].copy()
     save_image(tmp_path / "g16.png", gray)

@@ -1,9 +1,11 @@
 """Image input and output: files and Pillow images to ``(H, W, C)`` arrays and back.
 
 Arrays are ``uint8`` (8-bit) or ``uint16`` (16-bit) with C = 1 (gray), 3 (RGB) or 4 (RGBA).
-Pillow reads most formats but silently truncates 16-bit colour PNG/TIFF to 8 bits, so those
-go through imagecodecs instead. Conversions that would lose information (CMYK, float images)
-are refused with a message that says what to do, never done silently.
+Pillow reads most formats but silently truncates 16-bit colour PNG/TIFF to 8 bits, so 16-bit
+colour PNG goes through the package's own reader and writer (png.py) and 16-bit colour TIFF and
+JPEG XL through imagecodecs, an optional dependency (``pip install neural-memory[formats]``).
+Conversions that would lose information (CMYK, float images) are refused with a message that
+says what to do, never done silently.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neural_memory import png
 from neural_memory.atomic import write_atomic
 from neural_memory.container import Metadata
 from neural_memory.errors import ImageError, OutputError
@@ -28,8 +31,6 @@ from neural_memory.options import (
     PALETTE_OUTPUT_SUFFIXES,
 )
 from neural_memory.options import check_size as within_limits
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,10 @@ def load_image_with_info(
             frames = int(getattr(im, "n_frames", 1) or 1)
             _seek(im, path, frames, frame)
             metadata = metadata_of(im)
-            colour = frames == 1 and im.mode in ("RGB", "RGBA")
-            if colour and fmt == "PNG" and _png_bit_depth(path) == 16:
-                array = _read_16bit_png(path)
+            if fmt == "PNG" and frames == 1 and _is_16bit_colour_png(path):
+                array = png.read_png16(path.read_bytes())
                 return array, ImageInfo(fmt, im.mode, 16, frames, metadata)
+            colour = frames == 1 and im.mode in ("RGB", "RGBA")
             if colour and fmt == "TIFF" and _tiff_is_16bit(im):
                 array = _read_16bit_tiff(path)
                 return array, ImageInfo(fmt, im.mode, 16, frames, metadata)
@@ -214,12 +215,9 @@ def _pil_to_array(im) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _png_bit_depth(path: Path) -> int:
+def _is_16bit_colour_png(path: Path) -> bool:
     with open(path, "rb") as handle:
-        head = handle.read(26)
-    if len(head) < 26 or head[:8] != _PNG_SIGNATURE:
-        return 8
-    return head[24]
+        return png.is_16bit_colour(handle.read(33))
 
 
 def _tiff_is_16bit(im) -> bool:
@@ -229,20 +227,25 @@ def _tiff_is_16bit(im) -> bool:
     return bool(bits and bits > 8)
 
 
-def _read_16bit_png(path: Path) -> np.ndarray:
-    import imagecodecs
-
-    array = imagecodecs.png_decode(path.read_bytes())
-    return _as_hwc(array.astype(np.uint16, copy=False))
-
-
 def _read_16bit_tiff(path: Path) -> np.ndarray:
-    import imagecodecs
-
+    imagecodecs = _imagecodecs("reading a 16-bit colour TIFF", ImageError)
     if not imagecodecs.TIFF.available:
         raise ImageError("16-bit colour TIFF needs imagecodecs with TIFF support")
     array = imagecodecs.tiff_decode(path.read_bytes())
     return _as_hwc(array.astype(np.uint16, copy=False))
+
+
+def _imagecodecs(purpose: str, error: type[Exception]):
+    """imagecodecs, or ``error`` saying how to install it (an optional dependency: 80 MB, more
+    than the rest of the base install; only 16-bit colour TIFF and JPEG XL need it)."""
+    try:
+        import imagecodecs
+    except ImportError:
+        raise error(
+            f"{purpose} needs imagecodecs: pip install 'neural-memory[formats]' "
+            "(or use PNG, which needs nothing more)"
+        ) from None
+    return imagecodecs
 
 
 def _as_hwc(array: np.ndarray) -> np.ndarray:
@@ -281,14 +284,14 @@ def output_quality_note(path: str | os.PathLike, quality: int | None) -> str | N
 
 def metadata_dropped(path: str | os.PathLike, array: np.ndarray, metadata: Metadata) -> str | None:
     """Why ``metadata`` will not be in ``path`` (None when it will be, or there is none):
-    JPEG XL and 16-bit colour go through imagecodecs, which writes none."""
+    JPEG XL and 16-bit colour TIFF go through imagecodecs, which writes none."""
     if not metadata:
         return None
     suffix = Path(path).suffix.lower()
     if suffix == ".jxl":
         return "this JPEG XL writer stores no colour profile, EXIF or XMP"
-    if array.dtype == np.uint16 and array.shape[2] != 1:
-        return "16-bit colour is written without colour profile, EXIF or XMP"
+    if array.dtype == np.uint16 and array.shape[2] != 1 and suffix != ".png":
+        return "16-bit colour is written without colour profile, EXIF or XMP (PNG keeps them)"
     return None
 
 
@@ -325,12 +328,13 @@ def save_image(
         write_atomic(path, _jxl_bytes(array, quality))
         return
     if array.dtype == np.uint16 and array.shape[2] != 1:
-        import imagecodecs
-
         if suffix == ".png":
-            write_atomic(path, imagecodecs.png_encode(array))
+            write_atomic(path, png.png16_bytes(array, metadata))
             return
-        if suffix in (".tif", ".tiff") and imagecodecs.TIFF.available:
+        if suffix in (".tif", ".tiff"):
+            imagecodecs = _imagecodecs("writing a 16-bit colour TIFF", OutputError)
+            if not imagecodecs.TIFF.available:
+                raise OutputError("16-bit colour TIFF needs imagecodecs with TIFF support")
             write_atomic(path, imagecodecs.tiff_encode(array))
             return
         raise OutputError(
@@ -380,8 +384,7 @@ def _format_keywords(suffix: str, metadata: Metadata, quality: int | None) -> di
 
 
 def _jxl_bytes(array: np.ndarray, quality: int | None) -> bytes:
-    import imagecodecs
-
+    imagecodecs = _imagecodecs("writing .jxl", OutputError)
     if not imagecodecs.JPEGXL.available:
         raise OutputError("writing .jxl needs imagecodecs with JPEG XL support")
     data = array[:, :, 0] if array.shape[2] == 1 else array

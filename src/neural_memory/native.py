@@ -2,8 +2,9 @@
 ``neural_memory._native`` by ``pip install .``.
 
 This module is the only place that touches the extension: it turns its status codes into the
-package's exceptions and its output bytes into numpy arrays (without a copy). Today it decodes
-lossy payloads and parses containers; the lossless engine is still in numba.
+package's exceptions and its output bytes into numpy arrays (without a copy). It parses
+containers, decodes lossy payloads and codes lossless / near-lossless ones both ways; numba
+is not needed for any of that (the numba engines stay as the tests' references).
 """
 
 from __future__ import annotations
