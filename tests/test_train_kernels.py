@@ -173,6 +173,46 @@ def test_c_rate_matches_numba(backend, a_n, scale):
             _close(a, b, 1e-3 if backend == "c-generic" else 1e-4)
 
 
+def _upsample(up, grids, rows, backend):
+    """The features of ``rows`` (forward) and a function applying the adjoint to them."""
+
+    def adjoint(g):
+        coarse = up.coarse(grids, backend)
+        g_coarse = None if coarse is None else np.zeros_like(coarse)
+        g_grids = [np.zeros_like(x) for x in grids]
+        up.rows_adjoint(g, rows, g_coarse, g_grids, backend)
+        up.coarse_adjoint(g_coarse, g_grids, backend)
+        return g_grids
+
+    return up.rows(up.coarse(grids, backend), grids, rows, backend), adjoint
+
+
+@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
+@pytest.mark.parametrize(("h", "w"), [(37, 53), (5, 3), (1, 1), (2, 9), (64, 40)])
+@pytest.mark.parametrize("subset", [False, True])
+def test_c_upsampler_matches_numba(backend, h, w, subset):
+    """The C upsampler (forward to full resolution and its adjoint) against the numba one, on
+    odd sizes with levels down to 1 x 1 (7 levels for the first axis, see presets.grids), on
+    all rows and on a subset; and the adjoint is the transpose: <A x, g> = <x, A^T g>."""
+    rng = np.random.default_rng(h * 100 + w)
+    levels = grids(3)
+    up = tk.Upsampler(levels, h, w)
+    xs = [rng.normal(size=up.shapes[lv]).astype(np.float32) for lv in levels]
+    rows = np.array(sorted({0, 2 % h, h // 2, h - 1})) if subset else np.arange(h)
+    ref, adj_ref = _upsample(up, xs, rows, "numba")
+    got, adj = _upsample(up, xs, rows, backend)
+    assert got.shape == ref.shape
+    _close(got, ref, 1e-5)
+    g = rng.normal(size=ref.shape).astype(np.float32)
+    g_ref, g_got = adj_ref(g), adj(g)
+    for a, b in zip(g_got, g_ref, strict=True):  # sums of many terms: cancellation
+        _close(a, b)
+    lhs = float(np.dot(got.ravel().astype(np.float64), g.ravel()))
+    rhs = sum(float(np.dot(x.ravel().astype(np.float64), y.ravel())) for x, y in zip(xs, g_got, strict=True))
+    assert rhs == pytest.approx(lhs, rel=1e-5, abs=1e-5 * float(np.abs(g).sum()))
+
+
 @pytest.mark.parametrize("backend", ["numba", *(["c"] if tk._train_native else [])])
 def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
     """Same image, options and seed: the same bytes on 1 and 2 threads (numba's, torch's and

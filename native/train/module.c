@@ -213,6 +213,105 @@ fail:
     return NULL;
 }
 
+static Py_ssize_t n_items(PyObject *obj, Py_ssize_t item) {
+    Py_buffer probe;
+    if (PyObject_GetBuffer(obj, &probe, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    const Py_ssize_t n = probe.len / item;
+    PyBuffer_Release(&probe);
+    return n;
+}
+
+/* up_coarse / up_coarse_adjoint: one grid of level >= 1 (see nm_train.h). */
+static PyObject *up_coarse_call(PyObject *args, int adjoint) {
+    PyObject *o_in, *o_out;
+    int level, cap;
+    long long height, width;
+    if (!PyArg_ParseTuple(args, "OiLLOi", &o_in, &level, &height, &width, &o_out, &cap))
+        return NULL;
+    if (level < 1 || level > 30 || height < 1 || width < 1 || height > (1LL << 30) ||
+        width > (1LL << 30)) {
+        PyErr_SetString(PyExc_ValueError, "up_coarse: bad sizes");
+        return NULL;
+    }
+    const long long hl = (height + (1LL << level) - 1) >> level;
+    const long long wl = (width + (1LL << level) - 1) >> level;
+    const long long coarse = ((height + 1) >> 1) * width;
+    bufset bs = {.n = 0};
+    const float *in;
+    float *out;
+    GET(in, const float *, o_in, 'f', adjoint ? coarse : hl * wl, 0)
+    GET(out, float *, o_out, 'f', adjoint ? hl * wl : coarse, 1)
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = adjoint ? nm_up_coarse_adjoint(in, level, height, width, out, cap)
+                 : nm_up_coarse(in, level, height, width, out, cap);
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
+static PyObject *up_coarse(PyObject *self, PyObject *args) {
+    (void)self;
+    return up_coarse_call(args, 0);
+}
+
+static PyObject *up_coarse_adjoint(PyObject *self, PyObject *args) {
+    (void)self;
+    return up_coarse_call(args, 1);
+}
+
+/* up_rows / up_rows_adjoint: channels [c0, c1) of a (C, h, w) stack at output rows `rows`. */
+static PyObject *up_rows_call(PyObject *args, int adjoint) {
+    PyObject *o_in, *o_rows, *o_out;
+    long long h, w, c0, c1;
+    int cap;
+    if (!PyArg_ParseTuple(args, "OLLOOLLi", &o_in, &h, &w, &o_rows, &o_out, &c0, &c1, &cap))
+        return NULL;
+    const Py_ssize_t r_n = n_items(o_rows, 8);
+    if (r_n < 0) return NULL;
+    if (h < 1 || w < 1 || c0 < 0 || c1 < c0 || h > (1LL << 30) || w > (1LL << 30)) {
+        PyErr_SetString(PyExc_ValueError, "up_rows: bad sizes");
+        return NULL;
+    }
+    bufset bs = {.n = 0};
+    const float *in;
+    const int64_t *rows;
+    float *out;
+    GET(rows, const int64_t *, o_rows, 'i', r_n, 0)
+    GET(in, const float *, o_in, 'f', c1 * (adjoint ? r_n : h) * w, 0)
+    GET(out, float *, o_out, 'f', c1 * (adjoint ? h : r_n) * w, 1)
+    for (Py_ssize_t i = 0; i < r_n; i++)
+        if (rows[i] < 0 || rows[i] >= 2 * h) {
+            PyErr_SetString(PyExc_ValueError, "up_rows: row out of range");
+            goto fail;
+        }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = adjoint ? nm_up_rows_adjoint(in, h, w, rows, r_n, c0, c1, out, cap)
+                 : nm_up_rows(in, h, w, rows, r_n, c0, c1, out, cap);
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
+static PyObject *up_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    return up_rows_call(args, 0);
+}
+
+static PyObject *up_rows_adjoint(PyObject *self, PyObject *args) {
+    (void)self;
+    return up_rows_call(args, 1);
+}
+
 static PyObject *simd(PyObject *self, PyObject *noargs) {
     (void)self, (void)noargs;
     const int isa = nm_isa();
@@ -229,6 +328,18 @@ static PyMethodDef methods[] = {
      "-> bits of tasks [t0, t1)"},
     {"sum_rows", sum_rows, METH_VARARGS,
      "sum_rows(rows, out, parts): out = rows[0] + ... + rows[parts - 1], in that order"},
+    {"up_coarse", up_coarse, METH_VARARGS,
+     "up_coarse(grid, level, height, width, out, cap): out (ceil(height / 2), width) = the "
+     "grid of that level (times 2^-level) upsampled to level 1, then along its columns"},
+    {"up_coarse_adjoint", up_coarse_adjoint, METH_VARARGS,
+     "up_coarse_adjoint(g, level, height, width, grad, cap): grad += the adjoint of up_coarse "
+     "applied to g"},
+    {"up_rows", up_rows, METH_VARARGS,
+     "up_rows(src, h, w, rows, out, c0, c1, cap): out[c] = 2x rows of src[c] (h, w) at the "
+     "output rows `rows`, for channels c0 <= c < c1"},
+    {"up_rows_adjoint", up_rows_adjoint, METH_VARARGS,
+     "up_rows_adjoint(g, h, w, rows, out, c0, c1, cap): out[c] (h, w) += the adjoint of "
+     "up_rows applied to g[c], for channels c0 <= c < c1"},
     {"simd", simd, METH_NOARGS, "the instruction set the kernels use on this CPU"},
     {NULL, NULL, 0, NULL},
 };

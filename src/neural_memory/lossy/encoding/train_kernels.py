@@ -39,7 +39,7 @@ try:  # the C versions of the synthesis and rate kernels (native/train/, built b
     from neural_memory.lossy.encoding import _train_native
 except ImportError:  # not built: the numba kernels below do the same work, slower
     _train_native = None
-if getattr(_train_native, "API", None) != 2:  # a stale build from older sources: not used
+if getattr(_train_native, "API", None) != 3:  # a stale build from older sources: not used
     _train_native = None
 
 # Which kernels synth_sse and arm_rate run: "c" (the best the CPU has: AVX-512, AVX2/FMA or
@@ -227,14 +227,29 @@ class Upsampler:
             [g for g, lv in enumerate(grid_levels) if lv == level] for level in range(self.top + 1)
         ]
         self.order = [g for level in range(self.top, -1, -1) for g in self.by_level[level]]
+        # the coarse stack's channels: (grid, level), coarsest first
+        self.stack = [(g, lv) for lv in range(self.top, 0, -1) for g in self.by_level[lv]]
 
     def _gained(self, grids: list[np.ndarray], level: int) -> np.ndarray:
         gain = np.float32(2.0**-level)
         return np.stack([grids[g] * gain for g in self.by_level[level]])
 
-    def coarse(self, grids: list[np.ndarray]) -> np.ndarray | None:
+    def coarse(self, grids: list[np.ndarray], backend: str | None = None) -> np.ndarray | None:
         """The stack of all grids of level >= 1 at level-1 rows and full-resolution columns
         (None if there are none): what :meth:`rows` upsamples to any full-resolution rows."""
+        cap = _up_cap(backend)
+        if cap is not None:
+            if not self.stack:
+                return None
+            (h, w), (h1, _) = self.shapes[0], self.shapes[1]
+            out = np.empty((len(self.stack), h1, w), np.float32)
+            ins = [_f32(grids[g]) for g, _ in self.stack]
+
+            def part(k: int) -> None:  # one grid (channel) per part: they are independent
+                _train_native.up_coarse(ins[k], self.stack[k][1], h, w, out[k], cap)
+
+            _run_parts(part, len(self.stack))
+            return out
         stack = None
         for level in range(self.top, 0, -1):
             if stack is not None:
@@ -247,30 +262,57 @@ class Upsampler:
                 stack = add if stack is None else np.concatenate([stack, add])
         return None if stack is None else up_cols(stack, self.shapes[0][1])
 
-    def rows(self, coarse: np.ndarray | None, grids: list[np.ndarray], rows: np.ndarray):
+    def rows(
+        self, coarse: np.ndarray | None, grids: list[np.ndarray], rows: np.ndarray,
+        backend: str | None = None,
+    ) -> np.ndarray:  # fmt: skip
         """(G, len(rows), W) features at full-resolution ``rows``."""
         n_new = len(self.by_level[0])
         n_old = 0 if coarse is None else coarse.shape[0]
         out = np.empty((n_old + n_new, rows.shape[0], self.shapes[0][1]), np.float32)
-        if coarse is not None:
+        cap = _up_cap(backend)
+        if coarse is not None and cap is not None:
+            _up_rows_c(coarse, rows, out, cap, adjoint=False)
+        elif coarse is not None:
             up_rows(coarse, rows, out)
         for k, g in enumerate(self.by_level[0]):
             out[n_old + k] = grids[g][rows]
         return out
 
-    def rows_adjoint(self, grad: np.ndarray, rows: np.ndarray, g_coarse, g_grids) -> None:
+    def rows_adjoint(
+        self, grad: np.ndarray, rows: np.ndarray, g_coarse, g_grids, backend: str | None = None
+    ) -> None:
         """Accumulate the adjoint of :meth:`rows` into ``g_coarse`` (shape of the coarse
         stack) and the level-0 entries of ``g_grids`` (full-size arrays)."""
         n_old = grad.shape[0] - len(self.by_level[0])
-        if n_old:
+        cap = _up_cap(backend)
+        if n_old and cap is not None:
+            _up_rows_c(grad, rows, g_coarse, cap, adjoint=True)
+        elif n_old:
             up_rows_adjoint(grad[:n_old], rows, g_coarse)
         for k, grid in enumerate(self.by_level[0]):
             g_grids[grid][rows] += grad[n_old + k]
 
-    def coarse_adjoint(self, g_coarse: np.ndarray | None, g_grids: list[np.ndarray]) -> None:
+    def coarse_adjoint(
+        self, g_coarse: np.ndarray | None, g_grids: list[np.ndarray], backend: str | None = None
+    ) -> None:
         """Accumulate the adjoint of :meth:`coarse` into the level >= 1 entries of
-        ``g_grids``."""
+        ``g_grids`` (contiguous float32 arrays, as the C kernels write them in place)."""
         if g_coarse is None:
+            return
+        cap = _up_cap(backend)
+        if cap is not None:
+            h, w = self.shapes[0]
+            g_coarse = _f32(g_coarse)
+            for g, _ in self.stack:
+                if not (g_grids[g].flags.c_contiguous and g_grids[g].dtype == np.float32):
+                    raise ValueError("g_grids must be contiguous float32 arrays")
+
+            def part(k: int) -> None:  # each grid has one channel: parts write apart
+                g, level = self.stack[k]
+                _train_native.up_coarse_adjoint(g_coarse[k], level, h, w, g_grids[g], cap)
+
+            _run_parts(part, len(self.stack))
             return
         g = up_cols_adjoint(g_coarse, self.shapes[1][1])
         for level in range(1, self.top + 1):
@@ -760,6 +802,31 @@ def _in_order(rows: np.ndarray) -> np.ndarray:
     for r in rows[1:]:
         total += r
     return total
+
+
+def _up_cap(backend: str | None) -> int | None:
+    """The ISA cap of the C upsampler for ``backend`` (default BACKEND), None for numba."""
+    backend = backend or BACKEND
+    return None if backend == "numba" else _CAPS[backend]
+
+
+def _up_rows_c(src, rows, out, cap: int, adjoint: bool) -> None:
+    """up_rows (or, with ``adjoint``, up_rows_adjoint) in C, one channel per part: every
+    output element is one fixed sum whichever thread computes it. Forward: src (C, h, W) ->
+    the first C channels of out (C', len(rows), W); adjoint: the first C channels of src
+    (C', len(rows), W) added into out (C, h, W)."""
+    src = _f32(src)
+    rows = np.ascontiguousarray(rows, np.int64)
+    if not (out.flags.c_contiguous and out.dtype == np.float32):
+        raise ValueError("out must be a contiguous float32 array")
+    coarse = out if adjoint else src
+    n_c, h, w = coarse.shape
+    fn = _train_native.up_rows_adjoint if adjoint else _train_native.up_rows
+
+    def part(c: int) -> None:
+        fn(src, h, w, rows, out, c, c + 1, cap)
+
+    _run_parts(part, n_c)
 
 
 def _synth_sse_c(feat, target, w1, b1, w2, b2, scale, grad_feat, backend):
