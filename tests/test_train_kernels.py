@@ -209,7 +209,10 @@ def test_c_upsampler_matches_numba(backend, h, w, subset):
     for a, b in zip(g_got, g_ref, strict=True):  # sums of many terms: cancellation
         _close(a, b)
     lhs = float(np.dot(got.ravel().astype(np.float64), g.ravel()))
-    rhs = sum(float(np.dot(x.ravel().astype(np.float64), y.ravel())) for x, y in zip(xs, g_got, strict=True))
+    rhs = sum(
+        float(np.dot(x.ravel().astype(np.float64), y.ravel()))
+        for x, y in zip(xs, g_got, strict=True)
+    )
     assert rhs == pytest.approx(lhs, rel=1e-5, abs=1e-5 * float(np.abs(g).sum()))
 
 

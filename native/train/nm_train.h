@@ -15,22 +15,6 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define NM_HAVE_AVX2 1 /* compiled with target("avx2,fma"), used if the CPU has them */
-/* The training upsampler (upsample.c). Level-l grids are ceil(height / 2^l) x
- * ceil(width / 2^l); cap as nm_ops_select's. Each returns 0, or -1 if memory ran out. */
-/* out (h_1, width) = the grid (level >= 1, times 2^-level) upsampled to level 1, then 2x along
- * its columns to full width. */
-int nm_up_coarse(const float *grid, int level, int64_t height, int64_t width, float *out,
-                 int cap);
-/* grad (the grid's shape) += the adjoint of nm_up_coarse applied to g (h_1, width). */
-int nm_up_coarse_adjoint(const float *g, int level, int64_t height, int64_t width, float *grad,
-                         int cap);
-/* out[c] (r_n, w) = 2x rows of src[c] (h, w) at output rows `rows`, channels c0 <= c < c1. */
-int nm_up_rows(const float *src, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
-               int64_t c0, int64_t c1, float *out, int cap);
-/* out[c] (h, w) += the adjoint of nm_up_rows applied to g[c] (r_n, w), c0 <= c < c1. */
-int nm_up_rows_adjoint(const float *g, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
-                       int64_t c0, int64_t c1, float *out, int cap);
-
 #endif
 
 /* Version of the Python-facing calls (module.c): train_kernels.py ignores a build whose
@@ -80,22 +64,6 @@ void nm_dense_avx512(const float *X, ptrdiff_t ldx, int n_in, const float *W, pt
                      float *Y, ptrdiff_t ldy, int nv);
 void nm_outer_avx512(const float *Y, ptrdiff_t ldy, int n_y, const float *X, ptrdiff_t ldx,
                      int n_x, int nv, float *L, ptrdiff_t ldl);
-/* The training upsampler (upsample.c). Level-l grids are ceil(height / 2^l) x
- * ceil(width / 2^l); cap as nm_ops_select's. Each returns 0, or -1 if memory ran out. */
-/* out (h_1, width) = the grid (level >= 1, times 2^-level) upsampled to level 1, then 2x along
- * its columns to full width. */
-int nm_up_coarse(const float *grid, int level, int64_t height, int64_t width, float *out,
-                 int cap);
-/* grad (the grid's shape) += the adjoint of nm_up_coarse applied to g (h_1, width). */
-int nm_up_coarse_adjoint(const float *g, int level, int64_t height, int64_t width, float *grad,
-                         int cap);
-/* out[c] (r_n, w) = 2x rows of src[c] (h, w) at output rows `rows`, channels c0 <= c < c1. */
-int nm_up_rows(const float *src, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
-               int64_t c0, int64_t c1, float *out, int cap);
-/* out[c] (h, w) += the adjoint of nm_up_rows applied to g[c] (r_n, w), c0 <= c < c1. */
-int nm_up_rows_adjoint(const float *g, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
-                       int64_t c0, int64_t c1, float *out, int cap);
-
 #endif
 void nm_train_init(void); /* once, before any kernel runs (builds the AVX-512 table) */
 /* The best building blocks for this CPU: at most `cap` (NM_ISA_*), 0 = no cap. */

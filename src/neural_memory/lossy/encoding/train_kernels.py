@@ -16,7 +16,9 @@ gradients), so that CUDA training (PyTorch) and CPU training (here) optimise the
 The synthesis and rate kernels also exist in C (native/train/, module ``_train_native``:
 register-tiled AVX2/FMA, AVX-512 for the two matrix blocks, chosen at run time, with a plain
 C fallback); ``BACKEND`` says which ones run, the numba ones staying the fallback and the
-reference of the tests.
+reference of the tests. With a C backend the upsampler runs in C too (native/train/upsample.c:
+one grid or channel per part, AVX2/FMA rows and columns, the adjoints as gathers so that every
+output element is one fixed sum whatever the thread).
 
 Reductions (the weight gradients, the squared error, the bits) are summed over a fixed split
 of the work into parts (SYNTH_PARTS, ARM_PARTS) whatever the number of threads, and the
