@@ -15,7 +15,7 @@ stamp="$venv/.neural-memory-installed"
 # re-install when the dependencies or the native sources change: an editable install does not
 # rebuild the C extensions (setup.py) on its own
 want="$(cd "$root" && { cat pyproject.toml setup.py 2>/dev/null; find native src -name '*.[ch]' \
-  -not -path '*/fuzz/*' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
+  -not -path '*/fuzz/*' -not -path '*/wasm/*' | LC_ALL=C sort | xargs cat; } | sha256sum | cut -d' ' -f1)"
 # PyTorch first, the CPU build of the version the figures were measured with: the extras ask
 # only for a range, which a plain pip would fill with a CUDA build of several GB.
 torch_version="2.13.0"
