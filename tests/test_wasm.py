@@ -28,7 +28,7 @@ from neural_memory.container import Header, Mode, pack
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).parent
 GOLDEN_DIR = TESTS / "golden"
-PACKAGES = "apt-get install lld wasi-libc libclang-rt-14-dev-wasm32"
+PACKAGES = "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"
 
 
 def _load(name: str):
@@ -48,7 +48,7 @@ def _lossy_golden_sha() -> str:
 
 def _wasm_toolchain_or_skip(tmp_path: Path) -> None:
     """Skip (fail in CI) when clang cannot link a wasm32-wasi reactor module here."""
-    clang = os.environ.get("CC_WASM") or shutil.which("clang")
+    clang = shutil.which(os.environ.get("CC_WASM") or "clang")
     why = None
     if clang is None:
         why = "clang is not installed"
@@ -75,7 +75,8 @@ def _wasm_toolchain_or_skip(tmp_path: Path) -> None:
             text=True,
         )
         if run.returncode != 0:
-            why = f"clang cannot link for wasm32-wasi ({run.stderr.strip().splitlines()[-1:]})"
+            errors = [line for line in run.stderr.splitlines() if "error" in line]
+            why = f"clang cannot link for wasm32-wasi ({(errors or ['?'])[0].strip()})"
     if why:
         if os.environ.get("CI"):
             pytest.fail(f"{why} in CI: .ci/run must {PACKAGES}")
