@@ -35,13 +35,20 @@ def _distortion(model, kernels: bool, rows, chunk: int):
     return sse, grads + [p.grad.clone() for p in model.syn.parameters()]
 
 
+@pytest.mark.parametrize("backend", ["numba", "c"])
 @pytest.mark.parametrize(
     ("h", "w", "hidden", "subset"),
     [(37, 53, 12, True), (21, 26, 10, False), (5, 3, 8, False), (64, 40, 24, True)],
 )
-def test_fused_distortion_matches_autograd(h, w, hidden, subset):
+def test_fused_distortion_matches_autograd(h, w, hidden, subset, backend, monkeypatch):
     """Odd sizes exercise the upsampler's clamped borders, hidden 10 the padding to four
-    units, and a chunk of a few rows the block-by-block accumulation."""
+    units, and a chunk of a few rows the block-by-block accumulation; with the C kernels,
+    the features built block by block from the coarse stack (train_kernels.synth_sse_rows)."""
+    from neural_memory.lossy.encoding import train_kernels
+
+    if backend != "numba" and train_kernels._train_native is None:
+        pytest.skip("C training kernels not built")
+    monkeypatch.setattr(train_kernels, "BACKEND", backend)
     model = _model(h, w, hidden)
     assert model.fused_cpu
     rows = torch.tensor(sorted({0, 2, 3, h // 2, h - 1})) if subset else None

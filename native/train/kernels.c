@@ -211,7 +211,8 @@ static void reduce_lanes(const float *L, size_t count, float *out) {
 int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out, double *sse,
                   const nm_ops *ops) {
     const int B = NM_SYN_BLOCK, g_n = a->g_n, c_n = a->c_n, h_n = a->h_n;
-    const int grad = a->grad_feat != NULL;
+    const int fused = a->up != NULL; /* features from the upsampler (see nm_synth_args) */
+    const int grad = fused ? a->want_grad : a->grad_feat != NULL;
     const size_t f = sizeof(float);
     const size_t n_lanes = (size_t)h_n * g_n + h_n + (size_t)c_n * h_n + c_n;
     size_t bytes = round32((size_t)h_n * B * f) + round32((size_t)c_n * B * f) * 2 +
@@ -232,6 +233,21 @@ int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out
     for (int c = 0; c < c_n; c++)
         for (int k = 0; k < h_n; k++) w2t[k * c_n + c] = a->w2[c * h_n + k];
     const float two_s = 2.0f * a->scale;
+    float **rp = NULL; /* fused: where each coarse row of the band accumulates */
+    int64_t *cs = NULL;
+    if (fused && grad && a->band_n > 0) {
+        rp = malloc(sizeof(float *) * (size_t)a->band_n);
+        cs = malloc(sizeof(int64_t) * (size_t)a->band_n);
+        if (!rp || !cs) {
+            free(rp), free(cs), free(ar.base);
+            return -1;
+        }
+        for (int64_t k = 0; k < a->band_n; k++) {
+            const int64_t sl = a->slot[k];
+            rp[k] = sl < 0 ? a->g_coarse + (a->band_lo + k) * a->width : a->edge + sl * a->width;
+            cs[k] = sl < 0 ? a->h1 * a->width : a->n_edge * a->width;
+        }
+    }
     double total = 0.0;
     for (int64_t blk = blk0; blk < blk1; blk++) {
         const int64_t n0 = blk * B;
@@ -240,6 +256,50 @@ int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out
          * zero-padded copies. (Copying every block into aligned scratch, against 4 KB
          * aliasing of the rows and numpy's 16-byte alignment, was measured 4 % slower.) */
         const ptrdiff_t ld = (ptrdiff_t)a->n;
+        if (fused) { /* the block's features, by segments of one output row */
+            const float *tp = a->target + n0;
+            ptrdiff_t ldt = ld;
+            if (m < B) {
+                memset(ft, 0, (size_t)g_n * B * f);
+                memset(tt, 0, (size_t)c_n * B * f);
+                for (int c = 0; c < c_n; c++) memcpy(tt + c * B, tp + c * ldt, (size_t)m * f);
+                tp = tt, ldt = B;
+            }
+            for (int64_t p = n0; p < n0 + m;) {
+                const int64_t jj = p / a->width, x0 = p % a->width, row = a->rows[jj];
+                const int64_t len = a->width - x0 < n0 + m - p ? a->width - x0 : n0 + m - p;
+                float *dst = ft + (p - n0);
+                nm_up_segment(a->up, a->coarse, a->n_old, a->h1, a->width, row, x0, len, dst, B);
+                for (int64_t k = 0; k < a->n_new; k++)
+                    memcpy(dst + (a->n_old + k) * B,
+                           a->lvl0 + (k * a->height + row) * a->width + x0, (size_t)len * f);
+                p += len;
+            }
+            ops->dense(ft, B, g_n, w1t, h_n, h_n, a->b1, 1, NULL, 0, hid, B, nv);
+            ops->dense(hid, B, h_n, w2t, c_n, c_n, a->b2, 0, NULL, 0, go, B, nv);
+            total += ops->sq_error(go, B, tp, ldt, c_n, nv, m, two_s, L_gb2);
+            if (!grad) continue;
+            ops->backout(hid, B, h_n, go, B, c_n, a->w2, nv, L_gw2, L_gb1);
+            ops->outer(hid, B, h_n, ft, B, g_n, nv, L_gw1, g_n);
+            ops->dense(hid, B, h_n, a->w1, g_n, g_n, NULL, 0, NULL, 0, gt, B, nv);
+            for (int64_t p = n0; p < n0 + m;) { /* the adjoint of the features */
+                const int64_t jj = p / a->width, x0 = p % a->width, row = a->rows[jj];
+                const int64_t len = a->width - x0 < n0 + m - p ? a->width - x0 : n0 + m - p;
+                const float *src = gt + (p - n0);
+                if (a->n_old && nm_up_segment_adjoint(a->up, src, B, a->n_old, a->h1, row, x0, len,
+                                                      rp, cs, a->band_lo, a->band_n)) {
+                    free(rp), free(cs), free(ar.base);
+                    return -2;
+                }
+                for (int64_t k = 0; k < a->n_new; k++) {
+                    float *g0 = a->g_lvl0 + (k * a->height + row) * a->width + x0;
+                    const float *s0 = src + (a->n_old + k) * B;
+                    for (int64_t i = 0; i < len; i++) g0[i] += s0[i];
+                }
+                p += len;
+            }
+            continue;
+        }
         const float *fp = a->feat + n0, *tp = a->target + n0;
         float *gp = grad ? a->grad_feat + n0 : NULL;
         ptrdiff_t ldf = ld, ldt = ld, ldg = ld;
@@ -263,7 +323,7 @@ int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out
     }
     reduce_lanes(lanes, n_lanes, out);
     *sse = total;
-    free(ar.base);
+    free(rp), free(cs), free(ar.base);
     return 0;
 }
 

@@ -312,6 +312,96 @@ static PyObject *up_rows_adjoint(PyObject *self, PyObject *args) {
     return up_rows_call(args, 1);
 }
 
+/* synth_part with the features built from the upsampler (see nm_synth_args). */
+static PyObject *synth_up_part(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *o_coarse, *o_lvl0, *o_rows, *o_target, *o_w1, *o_b1, *o_w2, *o_b2, *o_gcoarse,
+        *o_edge, *o_slot, *o_glvl0, *o_out;
+    long long n_old, n_new, h1, height, width, blk0, blk1, band_lo;
+    int c_n, h_n, want, cap;
+    float scale;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOLLLLLiiLLLfpi", &o_coarse, &o_lvl0, &o_rows,
+                          &o_target, &o_w1, &o_b1, &o_w2, &o_b2, &o_gcoarse, &o_edge, &o_slot,
+                          &o_glvl0, &o_out, &n_old, &n_new, &h1, &height, &width, &c_n, &h_n,
+                          &blk0, &blk1, &band_lo, &scale, &want, &cap))
+        return NULL;
+    const Py_ssize_t r_n = n_items(o_rows, 8);
+    if (r_n < 0) return NULL;
+    long long band_n = 0, n_edge = 0;
+    if (want && n_old) {
+        if ((band_n = n_items(o_slot, 8)) < 0) return NULL;
+        if (o_edge != Py_None && (n_edge = n_items(o_edge, 4)) < 0) return NULL;
+        n_edge /= n_old * width;
+    }
+    const long long g_n = n_old + n_new, n = (long long)r_n * width;
+    if (n_old < 0 || n_new < 0 || g_n < 1 || g_n > 256 || c_n < 1 || c_n > 4 || h_n < 1 ||
+        h_n > 1024 || height < 1 || width < 1 || height > (1LL << 30) || width > (1LL << 30) ||
+        h1 != (height + 1) / 2 || blk0 < 0 || blk1 < blk0 ||
+        blk1 * (long long)NM_SYN_BLOCK - n >= NM_SYN_BLOCK || band_lo < 0 || band_n < 0 ||
+        band_lo + band_n > h1) {
+        PyErr_SetString(PyExc_ValueError, "synth_up_part: bad sizes");
+        return NULL;
+    }
+    bufset bs = {.n = 0};
+    nm_synth_args a = {.n = n, .g_n = (int)g_n, .c_n = c_n, .h_n = h_n, .scale = scale,
+                       .n_old = n_old, .n_new = n_new, .h1 = h1, .height = height,
+                       .width = width, .band_lo = band_lo, .band_n = band_n, .n_edge = n_edge,
+                       .want_grad = want};
+    float *out;
+    GET(a.rows, const int64_t *, o_rows, 'i', r_n, 0)
+    for (Py_ssize_t i = 0; i < r_n; i++)
+        if (a.rows[i] < 0 || a.rows[i] >= height) {
+            PyErr_SetString(PyExc_ValueError, "synth_up_part: row out of range");
+            goto fail;
+        }
+    a.coarse = NULL, a.lvl0 = NULL, a.g_coarse = NULL, a.edge = NULL, a.slot = NULL;
+    a.g_lvl0 = NULL;
+    if (n_old) {
+        GET(a.coarse, const float *, o_coarse, 'f', n_old * h1 * width, 0)
+    }
+    if (n_new) {
+        GET(a.lvl0, const float *, o_lvl0, 'f', n_new * height * width, 0)
+    }
+    GET(a.target, const float *, o_target, 'f', (long long)c_n * n, 0)
+    GET(a.w1, const float *, o_w1, 'f', h_n * g_n, 0)
+    GET(a.b1, const float *, o_b1, 'f', h_n, 0)
+    GET(a.w2, const float *, o_w2, 'f', c_n * h_n, 0)
+    GET(a.b2, const float *, o_b2, 'f', c_n, 0)
+    GET(out, float *, o_out, 'f', h_n * g_n + h_n + c_n * h_n + c_n, 1)
+    if (want && n_old) {
+        GET(a.g_coarse, float *, o_gcoarse, 'f', n_old * h1 * width, 1)
+        GET(a.slot, const int64_t *, o_slot, 'i', band_n, 0)
+        if (n_edge) {
+            GET(a.edge, float *, o_edge, 'f', n_old * n_edge * width, 1)
+        }
+        for (long long k = 0; k < band_n; k++)
+            if (a.slot[k] < -1 || a.slot[k] >= n_edge) {
+                PyErr_SetString(PyExc_ValueError, "synth_up_part: bad slot");
+                goto fail;
+            }
+    }
+    if (want && n_new) {
+        GET(a.g_lvl0, float *, o_glvl0, 'f', n_new * height * width, 1)
+    }
+    a.up = nm_up_select(cap);
+    double sse = 0.0;
+    int rc;
+    const nm_ops *ops = nm_ops_select(cap);
+    Py_BEGIN_ALLOW_THREADS
+    rc = nm_synth_part(&a, blk0, blk1, out, &sse, ops);
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    if (rc == -2) {
+        PyErr_SetString(PyExc_ValueError, "synth_up_part: a source row is outside the band");
+        return NULL;
+    }
+    if (rc) return PyErr_NoMemory();
+    return PyFloat_FromDouble(sse);
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
 static PyObject *simd(PyObject *self, PyObject *noargs) {
     (void)self, (void)noargs;
     const int isa = nm_isa();
@@ -340,6 +430,12 @@ static PyMethodDef methods[] = {
     {"up_rows_adjoint", up_rows_adjoint, METH_VARARGS,
      "up_rows_adjoint(g, h, w, rows, out, c0, c1, cap): out[c] (h, w) += the adjoint of "
      "up_rows applied to g[c], for channels c0 <= c < c1"},
+    {"synth_up_part", synth_up_part, METH_VARARGS,
+     "synth_up_part(coarse|None, lvl0|None, rows, target, w1, b1, w2, b2, g_coarse|None, "
+     "edge|None, slot|None, g_lvl0|None, out, n_old, n_new, h1, height, width, c_n, h_n, blk0, "
+     "blk1, band_lo, scale, want_grad, cap) -> sse of pixel blocks [blk0, blk1) of the features "
+     "the upsampler gives at `rows`; weight gradients into out, feature gradients added into "
+     "g_coarse (rows with slot -1), edge (the others) and g_lvl0"},
     {"simd", simd, METH_NOARGS, "the instruction set the kernels use on this CPU"},
     {NULL, NULL, 0, NULL},
 };

@@ -79,10 +79,24 @@ typedef struct {
     const float *w1, *b1, *w2, *b2; /* (h_n, g_n), (h_n), (c_n, h_n), (c_n) */
     int g_n, c_n, h_n;
     float scale;
+    /* Features built from the upsampler instead of read from feat (when up != NULL): pixel p
+     * is column p % width of full-resolution row rows[p / width]; its features are the row pass
+     * of the coarse stack (n_old, h1, width) there, then the level-0 grids (n_new, height,
+     * width); g_n = n_old + n_new. With want_grad, the feature gradients are added (instead
+     * of written to grad_feat) into g_lvl0 (n_new, height, width) and, through the adjoint of
+     * the row pass, into the coarse rows band_lo .. band_lo + band_n - 1: row band_lo + k of
+     * g_coarse (n_old, h1, width) where slot[k] < 0 (rows no other part touches), else row
+     * slot[k] of edge (n_old, n_edge, width) (rows the caller adds up in part order). */
+    const void *up;
+    const float *coarse, *lvl0;
+    const int64_t *rows, *slot;
+    int64_t n_old, n_new, h1, height, width, band_lo, band_n, n_edge;
+    float *g_coarse, *edge, *g_lvl0;
+    int want_grad;
 } nm_synth_args;
 
 /* Blocks [blk0, blk1) of NM_SYN_BLOCK pixels. out: gw1 (h_n*g_n), gb1 (h_n), gw2 (c_n*h_n),
- * gb2 (c_n), overwritten. Returns 0, or -1 if memory ran out. */
+ * gb2 (c_n), overwritten. Returns 0, -1 if memory ran out, -2 if the band was too small. */
 int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out, double *sse,
                   const nm_ops *ops);
 
@@ -119,5 +133,16 @@ int nm_up_rows(const float *src, int64_t h, int64_t w, const int64_t *rows, int6
 /* out[c] (h, w) += the adjoint of nm_up_rows applied to g[c] (r_n, w), c0 <= c < c1. */
 int nm_up_rows_adjoint(const float *g, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
                        int64_t c0, int64_t c1, float *out, int cap);
+/* The row pass on one segment of an output row, for nm_synth_part: ops from nm_up_select(cap);
+ * dst[c * ldd + i] = output row `row` of channel c of coarse (n_c, h, w) at column x0 + i,
+ * i < len. The adjoint adds t * g[c * ldg + i] into source row s of channel c, which is at
+ * rp[s - lo] + c * cs[s - lo] for lo <= s < lo + band_n; it returns -1 (and adds nothing) if
+ * a source row of `row` is outside them. Taps of one source row (clamped) are summed first. */
+const void *nm_up_select(int cap);
+void nm_up_segment(const void *ops, const float *coarse, int64_t n_c, int64_t h, int64_t w,
+                   int64_t row, int64_t x0, int64_t len, float *dst, ptrdiff_t ldd);
+int nm_up_segment_adjoint(const void *ops, const float *g, ptrdiff_t ldg, int64_t n_c, int64_t h,
+                          int64_t row, int64_t x0, int64_t len, float *const *rp,
+                          const int64_t *cs, int64_t lo, int64_t band_n);
 
 #endif

@@ -67,7 +67,17 @@ static void cols_adj_interior_c(const float *ev, const float *od, int64_t lo, in
                  TO[0] * od[i + 1] + TO[1] * od[i] + TO[2] * od[i - 1] + TO[3] * od[i - 2];
 }
 
+/* dst[q][k] += t[q] * g[k] for q < nd (distinct rows), k < len: one pass over g. */
+static void spread_c(const float *g, float *const *dst, const float *t, int nd, int64_t len) {
+    for (int q = 0; q < nd; q++) {
+        float *d = dst[q];
+        const float tq = t[q];
+        for (int64_t k = 0; k < len; k++) d[k] += tq * g[k];
+    }
+}
+
 typedef struct {
+    void (*spread)(const float *g, float *const *dst, const float *t, int nd, int64_t len);
     void (*combine)(const float *const *src, const float *t, int L, float *dst, int64_t w,
                     int add);
     void (*cols_interior)(const float *s, int64_t lo, int64_t hi, float *dst);
@@ -75,7 +85,7 @@ typedef struct {
                               float *dst);
 } up_ops;
 
-static const up_ops ops_c = {combine_c, cols_interior_c, cols_adj_interior_c};
+static const up_ops ops_c = {spread_c, combine_c, cols_interior_c, cols_adj_interior_c};
 
 /* ---- AVX2/FMA versions ------------------------------------------------------------------------ */
 #if defined(NM_HAVE_AVX2)
@@ -161,7 +171,32 @@ AVX2_FN void cols_adj_interior_avx2(const float *ev, const float *od, int64_t lo
     cols_adj_interior_c(ev, od, i, hi, dst);
 }
 
-static const up_ops ops_avx2 = {combine_avx2, cols_interior_avx2, cols_adj_interior_avx2};
+AVX2_FN void spread_avx2(const float *g, float *const *dst, const float *t, int nd,
+                         int64_t len) {
+    if (nd != 4) { /* a clamped border row: rare */
+        spread_c(g, dst, t, nd, len);
+        return;
+    }
+    const __m256 t0 = _mm256_set1_ps(t[0]), t1 = _mm256_set1_ps(t[1]), t2 = _mm256_set1_ps(t[2]),
+                 t3 = _mm256_set1_ps(t[3]);
+    float *d0 = dst[0], *d1 = dst[1], *d2 = dst[2], *d3 = dst[3];
+    int64_t k = 0;
+    for (; k + 8 <= len; k += 8) {
+        const __m256 v = _mm256_loadu_ps(g + k);
+        _mm256_storeu_ps(d0 + k, _mm256_fmadd_ps(t0, v, _mm256_loadu_ps(d0 + k)));
+        _mm256_storeu_ps(d1 + k, _mm256_fmadd_ps(t1, v, _mm256_loadu_ps(d1 + k)));
+        _mm256_storeu_ps(d2 + k, _mm256_fmadd_ps(t2, v, _mm256_loadu_ps(d2 + k)));
+        _mm256_storeu_ps(d3 + k, _mm256_fmadd_ps(t3, v, _mm256_loadu_ps(d3 + k)));
+    }
+    for (; k < len; k++) {
+        d0[k] = __builtin_fmaf(t[0], g[k], d0[k]);
+        d1[k] = __builtin_fmaf(t[1], g[k], d1[k]);
+        d2[k] = __builtin_fmaf(t[2], g[k], d2[k]);
+        d3[k] = __builtin_fmaf(t[3], g[k], d3[k]);
+    }
+}
+
+static const up_ops ops_avx2 = {spread_avx2, combine_avx2, cols_interior_avx2, cols_adj_interior_avx2};
 #endif
 
 static const up_ops *select_ops(int cap) {
@@ -382,5 +417,47 @@ int nm_up_rows_adjoint(const float *g, int64_t h, int64_t w, const int64_t *rows
     }
     for (int64_t c = c0; c < c1; c++) rows_adj_plane(op, g + c * r_n * w, &rl, h, w, out + c * h * w, 1);
     row_lists_free(&rl);
+    return 0;
+}
+
+/* ---- row segments, for the synthesis kernel (kernels.c) that builds its features itself ----- */
+
+const void *nm_up_select(int cap) { return select_ops(cap); }
+
+void nm_up_segment(const void *ops, const float *coarse, int64_t n_c, int64_t h, int64_t w,
+                   int64_t row, int64_t x0, int64_t len, float *dst, ptrdiff_t ldd) {
+    const up_ops *op = ops;
+    int64_t i[4];
+    const float *t;
+    src_taps(row, h, i, &t);
+    for (int64_t c = 0; c < n_c; c++) {
+        const float *p = coarse + c * h * w + x0;
+        const float *s[4] = {p + i[0] * w, p + i[1] * w, p + i[2] * w, p + i[3] * w};
+        op->combine(s, t, 4, dst + c * ldd, len, 0);
+    }
+}
+
+int nm_up_segment_adjoint(const void *ops, const float *g, ptrdiff_t ldg, int64_t n_c, int64_t h,
+                          int64_t row, int64_t x0, int64_t len, float *const *rp,
+                          const int64_t *cs, int64_t lo, int64_t band_n) {
+    const up_ops *op = ops;
+    int64_t i[4], d[4];
+    const float *t;
+    float td[4];
+    int nd = 0;
+    src_taps(row, h, i, &t);
+    for (int q = 0; q < 4; q++) { /* clamped taps on the same row: one tap, their sum */
+        if (i[q] < lo || i[q] >= lo + band_n) return -1;
+        if (nd && d[nd - 1] == i[q]) {
+            td[nd - 1] += t[q];
+        } else {
+            d[nd] = i[q], td[nd] = t[q], nd++;
+        }
+    }
+    for (int64_t c = 0; c < n_c; c++) {
+        float *dst[4];
+        for (int q = 0; q < nd; q++) dst[q] = rp[d[q] - lo] + c * cs[d[q] - lo] + x0;
+        op->spread(g + c * ldg, dst, td, nd, len);
+    }
     return 0;
 }

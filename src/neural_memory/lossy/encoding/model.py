@@ -192,20 +192,16 @@ class CodecModel(nn.Module):
         total = 0.0
         for start in range(0, rows_np.shape[0], per_block):
             r = rows_np[start : start + per_block]
-            feat = up.rows(coarse, grids, r)
-            n_g = feat.shape[0]
             tgt = np.ascontiguousarray(target[:, r]).reshape(target.shape[0], -1)
-            g_feat = np.empty_like(feat) if want else None
-            sse, grads = tk.synth_sse(
-                feat.reshape(n_g, -1), tgt, w1, b1, w2, b2, scale,
-                None if g_feat is None else g_feat.reshape(n_g, -1),
+            sse, grads = tk.synth_sse_rows(
+                up, coarse, grids, r, tgt, w1, b1, w2, b2, scale, g_coarse,
+                g_grids if want else None,
             )  # fmt: skip
             total += sse
             if want:
                 sums[0][:, order] += grads[0]
                 for acc, g in zip(sums[1:], grads[1:], strict=True):
                     acc += g
-                up.rows_adjoint(g_feat, r, g_coarse, g_grids)
         if want:
             up.coarse_adjoint(g_coarse, g_grids)
             _accumulate_grads([l1.weight, l1.bias, l2.weight, l2.bias, *ys], [*sums, *g_grids])

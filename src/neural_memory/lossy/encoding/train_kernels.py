@@ -496,6 +496,114 @@ def synth_sse(
     return float(sse), [gw1[:h_n], gb1[:h_n], gw2[:, :h_n], gb2]
 
 
+def synth_sse_rows(
+    up: Upsampler,
+    coarse: np.ndarray | None,
+    grids: list[np.ndarray],
+    rows: np.ndarray,
+    target: np.ndarray,
+    w1: np.ndarray,
+    b1: np.ndarray,
+    w2: np.ndarray,
+    b2: np.ndarray,
+    scale: float,
+    g_coarse: np.ndarray | None,
+    g_grids: list[np.ndarray] | None,
+    backend: str | None = None,
+) -> tuple[float, list[np.ndarray]]:
+    """:func:`synth_sse` of the features ``up.rows(coarse, grids, rows)`` (w1's columns in
+    stack order), target (C, len(rows) * W); with ``g_grids`` given, the feature gradients
+    go through the adjoint of the rows pass into ``g_coarse`` and the level-0 ``g_grids``
+    (added), as :meth:`Upsampler.rows_adjoint` would.
+
+    With a C backend the features are never stored: each block of pixels builds its own from
+    the coarse stack and sends its gradient straight back (a full-resolution feature array
+    and its gradient, 2 x 27 MB for a Kodak image, were written and read back once each)."""
+    backend = backend or BACKEND
+    want = g_grids is not None
+    if backend == "numba":
+        feat = up.rows(coarse, grids, rows, backend)
+        g_n = feat.shape[0]
+        g_feat = np.empty_like(feat) if want else None
+        sse, grads = synth_sse(
+            feat.reshape(g_n, -1), target, w1, b1, w2, b2, scale,
+            None if g_feat is None else g_feat.reshape(g_n, -1), backend,
+        )  # fmt: skip
+        if want:
+            up.rows_adjoint(g_feat, rows, g_coarse, g_grids, backend)
+        return sse, grads
+    nat = _train_native
+    rows = np.ascontiguousarray(rows, np.int64)
+    (h, w), h1 = up.shapes[0], (up.shapes[0][0] + 1) // 2
+    new = up.by_level[0]
+    n_old = 0 if coarse is None else coarse.shape[0]
+    g_n, n = n_old + len(new), rows.shape[0] * w
+    h_n, c_n = w1.shape[0], w2.shape[0]
+    coarse = None if coarse is None else _f32(coarse)
+    lvl0 = None
+    if new:
+        lvl0 = _f32(grids[new[0]]) if len(new) == 1 else np.stack([_f32(grids[g]) for g in new])
+    g_lvl0 = None
+    if want and new:
+        g0 = g_grids[new[0]]
+        direct = len(new) == 1 and g0.flags.c_contiguous and g0.dtype == np.float32
+        g_lvl0 = g0 if direct else np.zeros((len(new), h, w), np.float32)
+    n_blocks = -(-n // nat.SYN_BLOCK)
+    per = -(-n_blocks // SYNTH_PARTS)
+    bounds = [min(n_blocks, t * per) for t in range(SYNTH_PARTS + 1)]
+    # Per part, the coarse rows its pixels read: [lo, hi). Rows read by one part only get
+    # its gradients directly in g_coarse; rows shared with a neighbour go to the part's
+    # small "edge" array, added afterwards in part order (a fixed sum whatever the threads).
+    spans = []
+    for t in range(SYNTH_PARTS):
+        p0, p1 = bounds[t] * nat.SYN_BLOCK, min(n, bounds[t + 1] * nat.SYN_BLOCK)
+        if p1 <= p0 or not n_old or not want:
+            spans.append((0, 0))
+            continue
+        part_rows = rows[p0 // w : (p1 - 1) // w + 1]
+        lo = max(0, (int(part_rows.min()) >> 1) - 2)
+        spans.append((lo, min(h1, (int(part_rows.max()) >> 1) + 3)))
+    readers = np.zeros(h1 + 1, np.int64)
+    for lo, hi in spans:
+        readers[lo:hi] += 1
+    bands = []  # per part: (lo, slot, edge, shared rows)
+    for lo, hi in spans:
+        shared = [r for r in range(lo, hi) if readers[r] > 1]
+        slot = np.full(hi - lo, -1, np.int64)
+        slot[[r - lo for r in shared]] = np.arange(len(shared))
+        edge = np.zeros((n_old, len(shared), w), np.float32) if shared else None
+        bands.append((lo, slot, edge, shared))
+    sizes = (h_n * g_n, h_n, c_n * h_n, c_n)
+    outs = np.zeros((SYNTH_PARTS, sum(sizes)), np.float32)
+    target, w1, b1, w2, b2 = _f32(target), _f32(w1), _f32(b1), _f32(w2), _f32(b2)
+    cap = _CAPS[backend]
+
+    if want and n_old and not (g_coarse.flags.c_contiguous and g_coarse.dtype == np.float32):
+        raise ValueError("g_coarse must be a contiguous float32 array")
+
+    def part(t: int) -> float:
+        lo, slot, edge, _ = bands[t]
+        return nat.synth_up_part(
+            coarse, lvl0, rows, target, w1, b1, w2, b2, g_coarse, edge, slot, g_lvl0, outs[t],
+            n_old, len(new), h1, h, w, c_n, h_n, bounds[t], bounds[t + 1], lo, float(scale),
+            want, cap,
+        )  # fmt: skip
+
+    sse = 0.0
+    for s in _run_parts(part, SYNTH_PARTS):
+        sse += s
+    if want:
+        for _, _, edge, shared in bands:  # in part order: a fixed sum for every element
+            for j, r in enumerate(shared):
+                g_coarse[:, r] += edge[:, j]
+        if g_lvl0 is not None and g_lvl0 is not g_grids[new[0]]:
+            for k, g in enumerate(new):
+                g_grids[g] += g_lvl0[k]
+    tot = _in_order(outs)
+    gw1, gb1, gw2, gb2 = np.split(tot, np.cumsum(sizes)[:-1])
+    return sse, [gw1.reshape(h_n, g_n), gb1, gw2.reshape(c_n, h_n), gb2]
+
+
 @njit(cache=True, inline="always")
 def _neg_log2_laplace(v, mu, logb, logb_lo, logb_hi):
     """-log2 P(round(v)) under Laplace(mu, exp(logb)) on unit bins (as model.laplace_prob,
