@@ -212,43 +212,50 @@ static const up_ops *select_ops(int cap) {
 
 /* ---- rows and columns of a plane ------------------------------------------------------------ */
 
-/* One row: 2x along it, w -> n_out samples. */
-static void cols_row(const up_ops *op, const float *s, int64_t w, float *dst, int64_t n_out) {
-    const int64_t lo = 2, hi = w - 2 > 2 ? w - 2 : 2; /* interior k: taps k-2..k+2 inside */
-    op->cols_interior(s, lo, hi, dst);
+/* The border samples of a row, the ones with clamped taps (or all of them in a short row), as
+ * a list: dst[d[e]] += t[e] * src[s[e]] in entry order, after dst[z[0..nz)] = 0. Built once
+ * per row length: computing the taps per row took as long as the interior. */
+typedef struct {
+    int n, nz;
+    int32_t d[128], s[128], z[16];
+    float t[128];
+} border;
+
+static void border_add(border *b, int64_t d, int64_t s, float t) {
+    b->d[b->n] = (int32_t)d, b->s[b->n] = (int32_t)s, b->t[b->n] = t, b->n++;
+}
+
+/* 2x along a row (w -> n_out): the outputs j < 4 and j >= 2 (w - 2), all if w < 5. */
+static void border_fwd(int64_t w, int64_t n_out, border *b) {
+    const int64_t hi = w - 2 > 2 ? w - 2 : 2;
+    b->n = b->nz = 0;
     for (int64_t j = 0; j < n_out; j++) {
-        if (j == 2 * lo && 2 * hi > j) j = 2 * hi; /* skip the interior */
-        if (j >= n_out) break;
+        if (j >= 4 && j < 2 * hi) continue;
         int64_t i[4];
         const float *t;
         src_taps(j, w, i, &t);
-        dst[j] = t[0] * s[i[0]] + t[1] * s[i[1]] + t[2] * s[i[2]] + t[3] * s[i[3]];
+        b->z[b->nz++] = (int32_t)j;
+        for (int q = 0; q < 4; q++) border_add(b, j, i[q], t[q]);
     }
 }
 
-/* One row of the adjoint of cols_row: g (n_out) -> dst (w), overwritten. ev, od: scratch of
- * (n_out + 1) / 2 floats each. */
-static void cols_adj_row(const up_ops *op, const float *g, int64_t n_out, float *dst, int64_t w,
-                         float *ev, float *od) {
-    if (w < 6) { /* too short for an interior: scatter every output */
-        for (int64_t i = 0; i < w; i++) dst[i] = 0.0f;
+/* Its adjoint: sources 0, 1, w-2, w-1 gather the outputs j < 8 and j >= 2w - 8 that read
+ * them (if w >= 6, see cols_adj_row), else every source every output. */
+static void border_adj(int64_t w, int64_t n_out, border *b) {
+    b->n = b->nz = 0;
+    if (w < 6) {
+        for (int64_t i = 0; i < w; i++) b->z[b->nz++] = (int32_t)i;
         for (int64_t j = 0; j < n_out; j++) {
             int64_t i[4];
             const float *t;
             src_taps(j, w, i, &t);
-            for (int q = 0; q < 4; q++) dst[i[q]] += t[q] * g[j];
+            for (int q = 0; q < 4; q++) border_add(b, i[q], j, t[q]);
         }
         return;
     }
-    const int64_t n_ev = (n_out + 1) / 2, n_od = n_out / 2;
-    for (int64_t m = 0; m < n_od; m++) ev[m] = g[2 * m], od[m] = g[2 * m + 1];
-    if (n_ev > n_od) ev[n_od] = g[2 * n_od];
-    op->cols_adj_interior(ev, od, 2, w - 2, dst);
-    /* sources 0, 1, w-2, w-1 gather the outputs j < 8 and j >= 2w - 8 that read them */
-    const int64_t border[4] = {0, 1, w - 2, w - 1};
-    for (int b = 0; b < 4; b++) {
-        const int64_t src = border[b];
-        float acc = 0.0f;
+    const int64_t edge[4] = {0, 1, w - 2, w - 1};
+    for (int e = 0; e < 4; e++) {
+        b->z[b->nz++] = (int32_t)edge[e];
         for (int part = 0; part < 2; part++) {
             const int64_t j0 = part ? (2 * w - 8 > 8 ? 2 * w - 8 : 8) : 0;
             const int64_t j1 = part ? n_out : (n_out < 8 ? n_out : 8);
@@ -257,11 +264,34 @@ static void cols_adj_row(const up_ops *op, const float *g, int64_t n_out, float 
                 const float *t;
                 src_taps(j, w, i, &t);
                 for (int q = 0; q < 4; q++)
-                    if (i[q] == src) acc += t[q] * g[j];
+                    if (i[q] == edge[e]) border_add(b, edge[e], j, t[q]);
             }
         }
-        dst[src] = acc;
     }
+}
+
+static void border_apply(const border *b, const float *src, float *dst) {
+    for (int e = 0; e < b->nz; e++) dst[b->z[e]] = 0.0f;
+    for (int e = 0; e < b->n; e++) dst[b->d[e]] += b->t[e] * src[b->s[e]];
+}
+
+/* One row: 2x along it, w -> n_out samples (bt from border_fwd(w, n_out)). */
+static void cols_row(const up_ops *op, const float *s, int64_t w, float *dst, const border *bt) {
+    op->cols_interior(s, 2, w - 2 > 2 ? w - 2 : 2, dst);
+    border_apply(bt, s, dst);
+}
+
+/* One row of the adjoint of cols_row: g (n_out) -> dst (w), overwritten (bt from
+ * border_adj(w, n_out)). ev, od: scratch of (n_out + 1) / 2 floats each. */
+static void cols_adj_row(const up_ops *op, const float *g, int64_t n_out, float *dst, int64_t w,
+                         float *ev, float *od, const border *bt) {
+    if (w >= 6) { /* interior sources gather the 8 outputs that read them */
+        const int64_t n_ev = (n_out + 1) / 2, n_od = n_out / 2;
+        for (int64_t m = 0; m < n_od; m++) ev[m] = g[2 * m], od[m] = g[2 * m + 1];
+        if (n_ev > n_od) ev[n_od] = g[2 * n_od];
+        op->cols_adj_interior(ev, od, 2, w - 2, dst);
+    }
+    border_apply(bt, g, dst);
 }
 
 /* Row lists of the 2x row pass: for output rows rows[0..r_n) of a source of h rows, which
@@ -354,14 +384,17 @@ int nm_up_coarse(const float *grid, int level, int64_t height, int64_t width, fl
     int64_t h = level_dim(height, level), w = level_dim(width, level);
     const float gain = 1.0f / (float)((int64_t)1 << level); /* a power of two: exact */
     for (int64_t i = 0; i < h * w; i++) a[i] = grid[i] * gain;
+    border bt;
     for (int lv = level - 1; lv >= 1; lv--) {
         const int64_t h2 = level_dim(height, lv), w2 = level_dim(width, lv);
-        for (int64_t r = 0; r < h; r++) cols_row(op, a + r * w, w, b + r * w2, w2);
+        border_fwd(w, w2, &bt);
+        for (int64_t r = 0; r < h; r++) cols_row(op, a + r * w, w, b + r * w2, &bt);
         for (int64_t r = 0; r < h2; r++) all[r] = r;
         rows_plane(op, b, h, w2, all, h2, a);
         h = h2, w = w2;
     }
-    for (int64_t r = 0; r < h; r++) cols_row(op, a + r * w, w, out + r * width, width);
+    border_fwd(w, width, &bt);
+    for (int64_t r = 0; r < h; r++) cols_row(op, a + r * w, w, out + r * width, &bt);
     free(a), free(b), free(all);
     return 0;
 }
@@ -378,7 +411,10 @@ int nm_up_coarse_adjoint(const float *g, int level, int64_t height, int64_t widt
     int rc = -1;
     if (!a || !b || !ev || !od || !all) goto done;
     int64_t h = h1, w = w1;
-    for (int64_t r = 0; r < h; r++) cols_adj_row(op, g + r * width, width, a + r * w, w, ev, od);
+    border bt;
+    border_adj(w, width, &bt);
+    for (int64_t r = 0; r < h; r++)
+        cols_adj_row(op, g + r * width, width, a + r * w, w, ev, od, &bt);
     for (int lv = 1; lv < level; lv++) {
         const int64_t h2 = level_dim(height, lv + 1), w2 = level_dim(width, lv + 1);
         for (int64_t r = 0; r < h; r++) all[r] = r;
@@ -389,7 +425,8 @@ int nm_up_coarse_adjoint(const float *g, int level, int64_t height, int64_t widt
         }
         rows_adj_plane(op, a, &rl, h2, w, b, 0); /* (h, w) -> (h2, w) */
         row_lists_free(&rl);
-        for (int64_t r = 0; r < h2; r++) cols_adj_row(op, b + r * w, w, a + r * w2, w2, ev, od);
+        border_adj(w2, w, &bt);
+        for (int64_t r = 0; r < h2; r++) cols_adj_row(op, b + r * w, w, a + r * w2, w2, ev, od, &bt);
         h = h2, w = w2;
     }
     const float gain = 1.0f / (float)((int64_t)1 << level);
