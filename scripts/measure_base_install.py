@@ -7,9 +7,11 @@ Creates a fresh virtual environment (a temporary one unless --venv names a new f
 
 - the size of its site-packages, in all and per top-level entry, and that neither numba,
   llvmlite nor imagecodecs was installed;
-- the first and the second decode of a lossless file of IMAGE (encoded in that environment
-  by the C engine), each in its own fresh process, wall and CPU seconds of the decode call
-  (the first process also writes the package's bytecode: a new user's real first run);
+- the first decode of a lossless file of IMAGE (encoded in that environment by the C engine)
+  in the first process that decodes anything there (a new user's real first use: nothing
+  compiled or cached beyond what pip's install did), and the median of ``--repeat`` later
+  decodes, each in its own fresh process; wall and CPU seconds of the decode call, and the
+  ratios first / later of both (CPU is the steadier figure on a shared machine);
 - the same for the lossy FILE (encoded elsewhere: the base install has no lossy encoder).
 
 pip needs its package index (PyPI) for numpy, Pillow and tqdm, as any user's install does.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,9 +48,9 @@ def _size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
-def _decode_twice(python: Path, nmem: Path) -> list[dict]:
+def _decode_runs(python: Path, nmem: Path, repeat: int) -> list[dict]:
     runs = []
-    for attempt in ("first", "second"):
+    for attempt in range(1 + repeat):
         out = subprocess.run(
             [str(python), "-c", DECODE.format(absent=ABSENT), str(nmem)],
             capture_output=True,
@@ -56,13 +59,18 @@ def _decode_twice(python: Path, nmem: Path) -> list[dict]:
         ).stdout.split()
         imports, wall, cpu, loaded = float(out[0]), float(out[1]), float(out[2]), int(out[3])
         runs.append(
-            {"run": attempt, "import_s": imports, "decode_wall_s": wall, "decode_cpu_s": cpu,
-             "numba_or_imagecodecs_loaded": loaded}
-        )  # fmt: skip
+            {
+                "run": "first" if attempt == 0 else "later",
+                "import_s": imports,
+                "decode_wall_s": wall,
+                "decode_cpu_s": cpu,
+                "numba_or_imagecodecs_loaded": loaded,
+            }
+        )
     return runs
 
 
-def measure(image: Path, lossy: Path, env_dir: Path) -> dict:
+def measure(image: Path, lossy: Path, env_dir: Path, repeat: int) -> dict:
     venv.EnvBuilder(with_pip=True).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], check=True)
@@ -88,11 +96,14 @@ def measure(image: Path, lossy: Path, env_dir: Path) -> dict:
         "lossy": {"file": lossy.name, "bytes": lossy.stat().st_size},
     }
     for kind, path in (("lossless", lossless), ("lossy", lossy)):
-        runs = _decode_twice(python, path)
+        runs = _decode_runs(python, path, repeat)
         result[kind]["runs"] = runs
-        result[kind]["first_over_second_wall"] = round(
-            runs[0]["decode_wall_s"] / runs[1]["decode_wall_s"], 3
-        )
+        for clock in ("wall", "cpu"):
+            later = statistics.median(r[f"decode_{clock}_s"] for r in runs[1:])
+            result[kind][f"later_median_{clock}_s"] = round(later, 4)
+            result[kind][f"first_over_later_{clock}"] = round(
+                runs[0][f"decode_{clock}_s"] / later, 3
+            )
     return result
 
 
@@ -102,14 +113,15 @@ def main() -> None:
     parser.add_argument("--lossy", type=Path, required=True, help="a lossy .nmem file")
     parser.add_argument("--venv", type=Path, help="a new folder for the environment (kept)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--repeat", type=int, default=5, help="later decodes (medians)")
     args = parser.parse_args()
     if args.venv:
         if args.venv.exists():
             sys.exit(f"--venv {args.venv} exists; name a new folder")
-        result = measure(args.image, args.lossy, args.venv)
+        result = measure(args.image, args.lossy, args.venv, args.repeat)
     else:
         with tempfile.TemporaryDirectory(prefix="nm-base-") as tmp:
-            result = measure(args.image, args.lossy, Path(tmp) / "venv")
+            result = measure(args.image, args.lossy, Path(tmp) / "venv", args.repeat)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -107,7 +107,32 @@ def _corrupt_cases() -> dict[str, tuple[bytes, str]]:
     bad_filter = png.SIGNATURE + ihdr + png._chunk(b"IDAT", zlib.compress(raw))
     garbage = png.SIGNATURE + ihdr + png._chunk(b"IDAT", b"not zlib data")
     short = png.SIGNATURE + ihdr + png._chunk(b"IDAT", zlib.compress(raw[:10]))
+    big_ihdr = png._chunk(b"IHDR", struct.pack(">IIBBBBB", 70000, 1000, 16, 2, 0, 0, 0))
+    body = good[8 + 25 : good.index(b"IEND") - 4]  # the chunks after IHDR, IEND excluded
+    idat_chunk = png._chunk(b"IDAT", zlib.compress(raw))
+    no_adler = png._chunk(b"IDAT", zlib.compress(raw)[:-4])
+    text = png._chunk(b"tEXt", b"k\x00v")
     return {
+        # Pillow reads the last IHDR (1x1 here), a reader that took the first would allocate
+        # for 70000 x 1000: refused before anything is allocated
+        "two headers": (
+            png.SIGNATURE + big_ihdr + ihdr + idat_chunk + png._chunk(b"IEND", b""),
+            "IHDR must be its first chunk",
+        ),
+        "split data": (
+            png.SIGNATURE
+            + ihdr
+            + png._chunk(b"IDAT", b"")
+            + text
+            + idat_chunk
+            + png._chunk(b"IEND", b""),
+            "not consecutive",
+        ),
+        "unknown critical": (
+            good[:33] + png._chunk(b"ZZZZ", b"") + body + png._chunk(b"IEND", b""),
+            "unknown critical chunk",
+        ),
+        "no zlib end": (png.SIGNATURE + ihdr + no_adler + png._chunk(b"IEND", b""), "has no end"),
         "bad checksum": (bytes(flipped), "bad checksum in its IDAT chunk"),
         "truncated": (good[: len(good) // 2], "truncated PNG"),
         "bad filter": (bad_filter + png._chunk(b"IEND", b""), "unknown filter type"),

@@ -69,7 +69,7 @@ static PyObject *py_unfilter(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "unfilter: bad dimensions");
         goto done;
     }
-    if (row_bytes && height > PY_SSIZE_T_MAX / (row_bytes + 1)) {
+    if (row_bytes >= PY_SSIZE_T_MAX || (height && row_bytes + 1 > PY_SSIZE_T_MAX / height)) {
         PyErr_SetString(PyExc_ValueError, "unfilter: image too large");
         goto done;
     }

@@ -137,7 +137,12 @@ def load_image_with_info(
             frames = int(getattr(im, "n_frames", 1) or 1)
             _seek(im, path, frames, frame)
             metadata = metadata_of(im)
-            if fmt == "PNG" and frames == 1 and _is_16bit_colour_png(path):
+            if fmt == "PNG" and _is_16bit_colour_png(path):
+                if frames > 1:
+                    raise ImageError(
+                        f"{path} is an animated PNG with 16-bit colour, whose frames would be "
+                        "read at 8 bits: save the frame as a PNG of its own first"
+                    )
                 array = png.read_png16(path.read_bytes())
                 return array, ImageInfo(fmt, im.mode, 16, frames, metadata)
             colour = frames == 1 and im.mode in ("RGB", "RGBA")

@@ -25,10 +25,13 @@ import numpy as np
 
 from neural_memory.container import Metadata
 from neural_memory.errors import ImageError
+from neural_memory.options import MAX_PIXELS
+from neural_memory.options import check_size as within_limits
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _XMP_KEY = b"XML:com.adobe.xmp"
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
+_CRITICAL = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
 # Adam7: (first column, first row, column step, row step) of each of the 7 passes
 _ADAM7 = (
     (0, 0, 8, 8),
@@ -40,14 +43,18 @@ _ADAM7 = (
     (0, 1, 1, 2),
 )
 _IDAT_SIZE = 1 << 18  # bytes per IDAT chunk written (decoders stream them; size is free)
-_FILTER_BLOCK_ROWS = 128  # rows filtered at once: bounds the 5 candidate copies' memory
+# bytes of rows filtered at once: the five candidate filterings and their costs take about
+# 20 times this, whatever the width
+_FILTER_BLOCK_BYTES = 1 << 20
 
 
 def header(data: bytes) -> tuple[int, int, int, int, int] | None:
     """``(width, height, bit depth, colour type, interlace)`` of a PNG's IHDR, or None when
-    ``data`` does not start like a PNG."""
-    if len(data) < 33 or data[:8] != SIGNATURE or data[12:16] != b"IHDR":
+    ``data`` does not start like a PNG; a PNG whose first chunk is not IHDR is damaged."""
+    if data[:8] != SIGNATURE:
         return None
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise ImageError("damaged PNG: it does not start with an IHDR chunk")
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
     return width, height, depth, colour, interlace
 
@@ -62,8 +69,9 @@ def is_16bit_colour(data: bytes) -> bool:
 def read_png16(data: bytes) -> np.ndarray:
     """Decode a 16-bit PNG into an ``(H, W, C)`` uint16 array (C = 1, 3 or 4; gray + alpha
     becomes RGBA). Damaged or truncated files raise :class:`ImageError` naming the problem.
-    The caller has checked the dimensions (Pillow's open, ``images.check_size``); memory is
-    bounded by them: inflating stops at the size the header implies."""
+    The dimensions are checked against the package's limits (``options.check_size``) before
+    anything is allocated, and memory stays bounded by them: inflating stops at the size the
+    header implies."""
     chunks = _chunks(data)
     ihdr = chunks[0][1]
     if chunks[0][0] != b"IHDR" or len(ihdr) != 13:
@@ -75,11 +83,13 @@ def read_png16(data: bytes) -> np.ndarray:
         raise ImageError(f"not a 16-bit PNG (bit depth {depth}, colour type {colour})")
     if width < 1 or height < 1 or compression or filtering or interlace > 1:
         raise ImageError("damaged PNG: invalid IHDR (size, compression, filter or interlace)")
+    if not within_limits(width, height):
+        raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
     channels = _CHANNELS[colour]
     passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
     shapes = [_pass_shape(width, height, p) for p in passes]
     expected = sum(h * (1 + w * 2 * channels) for w, h in shapes if w and h)
-    raw = _inflate(b"".join(body for kind, body in chunks if kind == b"IDAT"), expected)
+    raw = memoryview(_inflate(b"".join(body for kind, body in chunks if kind == b"IDAT"), expected))
     from neural_memory import _png
 
     image = np.empty((height, width, channels), dtype=np.uint16)
@@ -119,8 +129,9 @@ def png16_bytes(array: np.ndarray, metadata: Metadata | None = None, *, level: i
     compressor = zlib.compressobj(level)
     stream = []
     previous = np.zeros(raw.shape[1], dtype=np.uint8)
-    for start in range(0, height, _FILTER_BLOCK_ROWS):
-        block = raw[start : start + _FILTER_BLOCK_ROWS]
+    block_rows = max(1, _FILTER_BLOCK_BYTES // raw.shape[1])
+    for start in range(0, height, block_rows):
+        block = raw[start : start + block_rows]
         stream.append(compressor.compress(_filter_rows(block, previous, 2 * channels).tobytes()))
         previous = block[-1]
     stream.append(compressor.flush())
@@ -158,24 +169,39 @@ def _pass_shape(
     return max(0, -(-(width - x0) // dx)), max(0, -(-(height - y0) // dy))
 
 
-def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
-    """The chunks up to IEND; the critical ones' CRCs are checked (a damaged ancillary chunk
-    is skipped, as libpng does by default)."""
+def _chunks(data: bytes) -> list[tuple[bytes, memoryview]]:
+    """The chunks up to IEND, as memoryviews of ``data`` (no copies). The critical ones'
+    CRCs are checked (a damaged ancillary chunk is skipped, as libpng does by default); one
+    IHDR, first; IDAT chunks consecutive; an unknown critical chunk refused, as the PNG
+    specification asks of a decoder."""
     if data[:8] != SIGNATURE:
         raise ImageError("not a PNG file")
-    chunks, pos = [], 8
+    view = memoryview(data)
+    chunks: list[tuple[bytes, memoryview]] = []
+    pos, idat_done = 8, False
     while True:
         if pos + 12 > len(data):
             raise ImageError("truncated PNG: the file ends before its IEND chunk")
-        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        length, kind = struct.unpack(">I4s", view[pos : pos + 8])
         end = pos + 12 + length
         if length > 0x7FFFFFFF or end > len(data):
             raise ImageError(f"truncated PNG: its {kind!r} chunk runs past the end of the file")
-        body = data[pos + 8 : end - 4]
+        body = view[pos + 8 : end - 4]
+        name = kind.decode("latin-1")
+        if not kind.isalpha():
+            raise ImageError(f"damaged PNG: {name!r} is not a chunk type")
         critical = kind[:1].isupper()
-        crc_ok = zlib.crc32(kind + body) == struct.unpack(">I", data[end - 4 : end])[0]
+        crc_ok = zlib.crc32(body, zlib.crc32(kind)) == struct.unpack(">I", view[end - 4 : end])[0]
         if critical and not crc_ok:
-            raise ImageError(f"damaged PNG: bad checksum in its {kind.decode('latin-1')} chunk")
+            raise ImageError(f"damaged PNG: bad checksum in its {name} chunk")
+        if critical and kind not in _CRITICAL:
+            raise ImageError(f"unsupported PNG: unknown critical chunk {name!r}")
+        if (kind == b"IHDR") != (not chunks):
+            raise ImageError("damaged PNG: IHDR must be its first chunk, and only once")
+        if kind == b"IDAT" and idat_done:
+            raise ImageError("damaged PNG: its IDAT chunks are not consecutive")
+        if chunks and chunks[-1][0] == b"IDAT" and kind != b"IDAT":
+            idat_done = True
         if crc_ok:
             chunks.append((kind, body))
         pos = end
@@ -184,9 +210,17 @@ def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def _inflate(stream: bytes, expected: int) -> bytes:
-    """Inflate at most ``expected`` bytes (a file claiming more cannot make us allocate more)."""
+    """Inflate at most ``expected`` bytes (a file claiming more cannot make us allocate more);
+    the zlib stream must be complete (its checksum read), as libpng requires."""
+    inflater = zlib.decompressobj()
     try:
-        raw = zlib.decompressobj().decompress(stream, expected)
+        raw = inflater.decompress(stream, expected)
+        if len(raw) == expected and not inflater.eof:
+            # more image data than the header needs is tolerated (libpng warns); a stream
+            # that stops before its end (no Adler-32) is truncated
+            more = inflater.decompress(inflater.unconsumed_tail, 1)
+            if not more and not inflater.eof:
+                raise ImageError("truncated PNG: its image data stream has no end")
     except zlib.error as exc:
         raise ImageError(f"damaged PNG: its image data does not inflate ({exc})") from None
     if len(raw) < expected:
