@@ -143,10 +143,22 @@ nmem_status nmem_lossy_decode(const uint8_t *payload, size_t payload_size, uint3
  * NMEM_ERR_CANCELLED. */
 typedef int (*nmem_progress_fn)(void *user, uint32_t rows_done, uint32_t rows_total);
 
+/* Working memory kept between calls (optional). The engine's tables (about 12 MB per channel)
+ * are otherwise mapped for each call and returned after it; a call given a context takes the
+ * context's tables for its channel count (zeroing them: the same start as fresh memory, the
+ * same output) and leaves them there when it ends, so a run of small images skips mapping
+ * and faulting them in each time. It holds up to one set per channel count (1, 3, 4: about
+ * 12, 35 and 46 MB) until nmem_lossless_context_free. One call at a time per context (one
+ * per thread); the output does not depend on whether or which context is used. */
+typedef struct nmem_lossless_context nmem_lossless_context;
+nmem_lossless_context *nmem_lossless_context_new(void); /* NULL if out of memory */
+void nmem_lossless_context_free(nmem_lossless_context *context); /* NULL is a no-op */
+
 typedef struct nmem_lossless_options {
     uint64_t max_pixels;       /* decode: limit on width * height; 0 = NMEM_DEFAULT_MAX_PIXELS */
     nmem_progress_fn progress; /* optional */
     void *user;                /* passed to progress */
+    nmem_lossless_context *context; /* optional: reuse this context's tables */
 } nmem_lossless_options;
 
 /* Encode into a new buffer *payload of *payload_size bytes (release it with nmem_free).

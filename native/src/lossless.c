@@ -3,7 +3,7 @@
  * both directions, so the encoder and the decoder execute the same arithmetic in the same
  * order by construction. See docs/lossless.md for the design and the payload format. */
 #if defined(__linux__) && !defined(_DEFAULT_SOURCE)
-#define _DEFAULT_SOURCE /* madvise, posix_memalign */
+#define _DEFAULT_SOURCE /* mmap, madvise */
 #endif
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +82,8 @@ typedef struct ll_engine {
     int64_t cbase[LL_NM], mbase[LL_NMIX], abase[LL_NAPM];
     ll_tables tb;
     ll_coder coder;
+    size_t cm_bytes, mix_bytes, apm_bytes; /* sizes of md.cm, md.mix_w, md.apm */
+    nmem_lossless_context *ctx;            /* where the tables go back to, or NULL */
     int failed; /* a zero OLS pivot (never with valid samples) */
 } ll_engine;
 
@@ -138,11 +140,13 @@ static void init_tables(ll_tables *tb) {
     int idx = 0;
     for (int p = 0; p < 4096; p++) {
         while (idx < 4096 && tb->squash[idx] < p) idx++;
-        tb->stretch[p] = (int16_t)((idx < 4095 ? idx : 4095) - 2048);
+        tb->stretch_cm[p ^ 0x800] = (int16_t)((idx < 4095 ? idx : 4095) - 2048); /* index (p ^ 0x8000) >> 4 of the 16-bit p */
     }
     for (int n = 0; n <= LL_COUNTER_LIMIT_MAX; n++) tb->recip[n] = 131072 / (2 * n + 3);
     const int64_t lr = LL_P_LR;
     for (int n = 0; n < 1024; n++) tb->rates[n] = lr * 16 + (lr * 16 * 64) / (n + 16);
+    for (int i = 0; i < LL_MIX_DOT; i++) tb->mix0[i] = i < LL_NM ? 65536 / LL_NM : 0;
+    for (int j = 0; j < 33; j++) tb->apm0[j] = (uint16_t)(tb->squash[j * 128 < 4095 ? j * 128 : 4095] * 16);
 }
 
 /* ---- the causal neighbourhood and the fixed predictors (predictors.py) ---- */
@@ -657,22 +661,66 @@ LL_HOT static void ll_encode_row(ll_engine *e, int64_t y, const void *img, int w
 
 /* ---- setup ---- */
 
-/* The adaptive tables (tens of MB, read at random: a few dozen lines per decision) are asked
- * for in 2 MB pages where Linux offers them (transparent huge pages in "madvise" mode), so
- * that their reads do not also miss the TLB. A hint: the contents are the same either way. */
-#define LL_HUGE (2u << 20)
-static void *table_alloc(size_t bytes) {
-#if defined(__linux__)
+/* The adaptive tables (about 12 MB per channel, read at random: a few dozen lines per
+ * decision) start all zero (lossless_internal.h), so they come from fresh zero pages and are
+ * never written in full: a small image touches a small part of them, and an untouched page
+ * costs nothing. On Linux they are mapped directly (always fresh, unlike malloc's recycled
+ * heap) and, for an image large enough to touch most of them, asked for in 2 MB pages
+ * (transparent huge pages in "madvise" mode) so that their reads do not also miss the TLB: a
+ * hint, the contents are the same either way. Under a sanitizer they come from calloc, where
+ * AddressSanitizer checks every access against their bounds. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_MEMORY__)
+#define LL_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define LL_SANITIZED 1
+#endif
+#endif
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && !defined(LL_SANITIZED)
+#define LL_MMAP_TABLES 1
+#endif
+#define LL_HUGE ((size_t)2 << 20)
+
+static void *table_alloc(size_t bytes, int huge) {
+    if (!bytes) bytes = 1;
+#if defined(LL_MMAP_TABLES)
     if (bytes >= LL_HUGE) {
-        void *p = NULL;
-        size_t rounded = (bytes + LL_HUGE - 1) / LL_HUGE * LL_HUGE;
-        if (posix_memalign(&p, LL_HUGE, rounded) != 0) return NULL;
-        madvise(p, rounded, MADV_HUGEPAGE);
+        /* map one huge page more and trim, so that the table starts on a 2 MB boundary */
+        size_t rounded = (bytes + LL_HUGE - 1) / LL_HUGE * LL_HUGE, span = rounded + LL_HUGE;
+        uint8_t *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return NULL;
+        uint8_t *p = (uint8_t *)(((uintptr_t)m + LL_HUGE - 1) & ~(uintptr_t)(LL_HUGE - 1));
+        if (p > m) munmap(m, (size_t)(p - m));
+        if (p + rounded < m + span) munmap(p + rounded, (size_t)(m + span - (p + rounded)));
+        if (huge) madvise(p, rounded, MADV_HUGEPAGE);
         return p;
     }
 #endif
-    return malloc(bytes ? bytes : 1);
+    void *p = calloc(1, bytes);
+#if defined(__linux__)
+    if (p && huge && bytes >= 2 * LL_HUGE) { /* the 2 MB pages inside the block */
+        uintptr_t a = ((uintptr_t)p + LL_HUGE - 1) & ~(uintptr_t)(LL_HUGE - 1);
+        uintptr_t b = ((uintptr_t)p + bytes) & ~(uintptr_t)(LL_HUGE - 1);
+        if (b > a) madvise((void *)a, (size_t)(b - a), MADV_HUGEPAGE);
+    }
+#else
+    (void)huge;
+#endif
+    return p;
 }
+
+static void table_free(void *p, size_t bytes) {
+    if (!p) return;
+#if defined(LL_MMAP_TABLES)
+    if (bytes >= LL_HUGE) {
+        munmap(p, (bytes + LL_HUGE - 1) / LL_HUGE * LL_HUGE);
+        return;
+    }
+#endif
+    (void)bytes;
+    free(p);
+}
+
 int ll_coder_reserve(ll_coder *c, size_t more) {
     if (c->pos + more <= c->cap) return 0;
     size_t cap = c->cap * 2;
@@ -684,15 +732,56 @@ int ll_coder_reserve(ll_coder *c, size_t more) {
     return 0;
 }
 
+/* Tables kept between calls (nmem_lossless_context_new): one set per channel count, each of
+ * exactly the size a call with that many channels uses (so that AddressSanitizer's bounds
+ * stay exact), zeroed when a call takes it. */
+struct nmem_lossless_context {
+    void *cm[5], *mix_w[5], *apm[5];
+};
+
+static void table_sizes(int64_t nch, size_t *cm, size_t *mix, size_t *apm) {
+    int64_t csum = 0, msum = 0, asum = 0;
+    for (int i = 0; i < LL_NM; i++) csum += NCTX[i];
+    for (int i = 0; i < LL_NMIX; i++) msum += MIX_SETS[i];
+    for (int i = 0; i < LL_NAPM; i++) asum += APM_CTX[i];
+    *cm = (size_t)(csum * nch * LL_NNODE) * sizeof(uint32_t);
+    *mix = (size_t)(msum * nch * LL_NNODE) * LL_MIX_STRIDE * sizeof(int32_t);
+    *apm = (size_t)(asum * nch * LL_NNODE) * 33 * sizeof(uint16_t);
+}
+
+nmem_lossless_context *nmem_lossless_context_new(void) { return calloc(1, sizeof(nmem_lossless_context)); }
+
+void nmem_lossless_context_free(nmem_lossless_context *ctx) {
+    if (!ctx) return;
+    for (int c = 1; c <= 4; c++) {
+        size_t cm, mix, apm;
+        table_sizes(c, &cm, &mix, &apm);
+        table_free(ctx->cm[c], cm);
+        table_free(ctx->mix_w[c], mix);
+        table_free(ctx->apm[c], apm);
+    }
+    free(ctx);
+}
+
 static void engine_free(ll_engine *e) {
+    nmem_lossless_context *ctx = e->ctx;
+    const int64_t c = e->nch;
+    if (ctx && e->md.cm && e->md.mix_w && e->md.apm && !ctx->cm[c] && !ctx->mix_w[c] && !ctx->apm[c]) {
+        ctx->cm[c] = e->md.cm; /* kept for the next call */
+        ctx->mix_w[c] = e->md.mix_w;
+        ctx->apm[c] = e->md.apm;
+        e->md.cm = NULL;
+        e->md.mix_w = NULL;
+        e->md.apm = NULL;
+    }
     free(e->rec);
     free(e->errb);
     free(e->resb);
     free(e->vacc);
-    free(e->md.cm);
-    free(e->md.mix_w);
+    table_free(e->md.cm, e->cm_bytes);
+    table_free(e->md.mix_w, e->mix_bytes);
     free(e->md.mix_f);
-    free(e->md.apm);
+    table_free(e->md.apm, e->apm_bytes);
     free(e->ols.a);
     free(e->ols.b);
     free(e->ols.w);
@@ -722,9 +811,10 @@ static nmem_status check_params(uint32_t width, uint32_t height, uint32_t channe
 }
 
 static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels, uint32_t bit_depth, uint32_t near,
-                              ll_engine **out, nmem_error *error) {
+                              nmem_lossless_context *ctx, ll_engine **out, nmem_error *error) {
     ll_engine *e = calloc(1, sizeof *e);
     if (!e) return nmem_fail(error, NMEM_ERR_MEMORY, "out of memory");
+    e->ctx = ctx;
     const int64_t nch = channels, w = width;
     e->width = w;
     e->height = height;
@@ -774,10 +864,21 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
     e->errb = calloc((size_t)(2 * w * nch * LL_NP_ALL), sizeof *e->errb);
     e->resb = calloc((size_t)(3 * w * nch), sizeof *e->resb);
     e->vacc = calloc((size_t)(w * nch * LL_NP_ALL), sizeof *e->vacc);
-    e->md.cm = table_alloc((size_t)csum * sizeof *e->md.cm);
-    e->md.mix_w = table_alloc((size_t)msum * LL_MIX_STRIDE * sizeof *e->md.mix_w);
+    table_sizes(nch, &e->cm_bytes, &e->mix_bytes, &e->apm_bytes);
+    if (ctx && ctx->cm[nch]) { /* the context's tables, as new: all zero */
+        e->md.cm = ctx->cm[nch];
+        e->md.mix_w = ctx->mix_w[nch];
+        e->md.apm = ctx->apm[nch];
+        ctx->cm[nch] = ctx->mix_w[nch] = ctx->apm[nch] = NULL;
+        memset(e->md.cm, 0, e->cm_bytes);
+        memset(e->md.mix_w, 0, e->mix_bytes);
+        memset(e->md.apm, 0, e->apm_bytes);
+    } else {
+        e->md.cm = table_alloc(e->cm_bytes, 1);
+        e->md.mix_w = table_alloc(e->mix_bytes, 1);
+        e->md.apm = table_alloc(e->apm_bytes, 1);
+    }
     e->md.mix_f = malloc((size_t)nfsets * (LL_NMIX + 1) * sizeof *e->md.mix_f);
-    e->md.apm = table_alloc((size_t)asum * 33 * sizeof *e->md.apm);
     e->ols.a = calloc((size_t)(nmod * LL_NF_MAX * LL_NF_MAX), sizeof *e->ols.a);
     e->ols.b = calloc((size_t)(nmod * LL_NF_MAX), sizeof *e->ols.b);
     e->ols.w = calloc((size_t)(nmod * LL_NF_MAX), sizeof *e->ols.w);
@@ -787,20 +888,11 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
         engine_free(e);
         return nmem_fail(error, NMEM_ERR_MEMORY, "out of memory");
     }
-    for (int64_t i = 0; i < csum; i++) {
-        e->md.cm[i] = 32768; /* probability 1/2, no hits */
-    }
-    for (int64_t s = 0; s < msum; s++) {
-        int32_t *w = e->md.mix_w + s * LL_MIX_STRIDE;
-        for (int i = 0; i < LL_MIX_STRIDE; i++) w[i] = i < LL_NM ? 65536 / LL_NM : 0;
-    }
+    /* md.cm, md.mix_w and md.apm start all zero: nothing to write (lossless_internal.h) */
     for (int64_t s = 0; s < nfsets; s++) {
         for (int i = 0; i < LL_NMIX; i++) e->md.mix_f[s * (LL_NMIX + 1) + i] = 65536 / LL_NMIX;
         e->md.mix_f[s * (LL_NMIX + 1) + LL_NMIX] = 0;
     }
-    uint16_t knots[33];
-    for (int j = 0; j < 33; j++) knots[j] = (uint16_t)(e->tb.squash[j * 128 < 4095 ? j * 128 : 4095] * 16);
-    for (int64_t s = 0; s < asum; s++) memcpy(e->md.apm + s * 33, knots, sizeof knots);
     e->md.f_lr = LL_P_FLR;
     *out = e;
     return NMEM_OK;
@@ -820,7 +912,7 @@ nmem_status nmem_lossless_encode(const void *pixels, uint32_t width, uint32_t he
     nmem_status st = check_params(width, height, channels, bit_depth, near, 0, error);
     if (st != NMEM_OK) return st;
     ll_engine *e;
-    st = engine_new(width, height, channels, bit_depth, near, &e, error);
+    st = engine_new(width, height, channels, bit_depth, near, options ? options->context : NULL, &e, error);
     if (st != NMEM_OK) return st;
     ll_coder *c = &e->coder;
     c->enc = 1;
@@ -872,7 +964,7 @@ nmem_status nmem_lossless_decode(const uint8_t *payload, size_t payload_size, ui
     if (payload_size < 5) return nmem_fail(error, NMEM_ERR_FORMAT, "lossless payload too short");
     if (payload[0] != LL_ENGINE_VERSION) return nmem_fail(error, NMEM_ERR_FORMAT, "unsupported lossless engine version");
     ll_engine *e;
-    st = engine_new(width, height, channels, bit_depth, near, &e, error);
+    st = engine_new(width, height, channels, bit_depth, near, options ? options->context : NULL, &e, error);
     if (st != NMEM_OK) return st;
     ll_coder *c = &e->coder;
     c->enc = 0;

@@ -36,11 +36,20 @@ NMEM_INLINE int64_t nmem_floordiv(int64_t a, int64_t b) {
 /* ---- tables (tables.py) ---- */
 #define LL_COUNTER_LIMIT_MAX 1023
 
+/* The adaptive tables start all zero (so that memory from calloc / mmap needs no writing, and
+ * pages an image never touches cost nothing): each entry holds its value's difference from
+ * the initial value, modulo the entry's width, and the initial values are added back where
+ * an entry is read. Integer arithmetic modulo 2^16 / 2^32, so exactly the numba engine's
+ * values (see ll_models). */
+#define LL_MIX_DOT 24 /* the first-layer dot product's length: LL_NM + 1 inputs padded with zeros */
 typedef struct ll_tables {
-    int16_t squash[4096];  /* squash(x) for x + 2048, 12-bit probability */
-    int16_t stretch[4096]; /* the smallest x with squash(x) >= p */
+    int16_t squash[4096];    /* squash(x) for x + 2048, 12-bit probability */
+    int16_t stretch_cm[4096]; /* the smallest x with squash(x) >= p, indexed by a counter's
+                                 stored form: (p ^ 0x8000) >> 4 */
     int32_t recip[LL_COUNTER_LIMIT_MAX + 1];
     int64_t rates[1024]; /* models.rate_table(PARAMS[0]) */
+    int32_t mix0[LL_MIX_DOT]; /* a first-layer weight set's initial weights */
+    uint16_t apm0[33];        /* an APM's initial knots */
 } ll_tables;
 
 /* ---- the binary arithmetic coder (coder.py) ---- */
@@ -103,13 +112,15 @@ NMEM_INLINE int ll_code_bit(ll_coder *c, int bit, uint32_t p1) {
 #define LL_NAPM 3       /* APMs */
 #define LL_MIX_SHIFT 16
 #define LL_MIX_STRIDE 32 /* int32 slots per first-layer weight set */
-#define LL_MIX_DOT 24    /* the dot product's length: LL_NM + 1 inputs padded with zeros */
 
-/* The adaptive tables shared by every decision. */
+/* The adaptive tables shared by every decision. cm, mix_w and apm start all zero: a counter
+ * stores its probability XOR 0x8000 (1/2 initially) | hit count << 16 (one load for both);
+ * a first-layer weight its value minus ll_tables.mix0[slot], an APM knot its value minus
+ * ll_tables.apm0[knot], modulo 2^32 and 2^16. */
 typedef struct ll_models {
-    uint32_t *cm;    /* counters: 16-bit probability | hit count << 16 (one load for both) */
+    uint32_t *cm;    /* counters */
     int32_t *mix_w;  /* first-layer weight sets, LL_MIX_STRIDE slots each (weights, use count) */
-    int64_t *mix_f;  /* second-layer weight sets, LL_NMIX + 1 each */
+    int64_t *mix_f;  /* second-layer weight sets, LL_NMIX + 1 each (stored as they are) */
     uint16_t *apm;   /* APMs: 33 knots per context */
     int64_t f_lr;    /* second-layer learning rate */
 } ll_models;
@@ -122,9 +133,10 @@ typedef struct ll_select {
     int64_t asel[LL_NAPM];  /* context of each APM */
 } ll_select;
 
-NMEM_INLINE int64_t ll_mix32(const int32_t *w, const int32_t *xin, int n) {
+/* The dot product of a stored weight set w (plus the initial weights w0) with xin. */
+NMEM_INLINE int64_t ll_mix32(const int32_t *w, const int32_t *w0, const int32_t *xin, int n) {
     int64_t dot = 0;
-    for (int i = 0; i < n; i++) dot += (int64_t)w[i] * xin[i];
+    for (int i = 0; i < n; i++) dot += (int64_t)(int32_t)((uint32_t)w[i] + (uint32_t)w0[i]) * xin[i];
     dot >>= LL_MIX_SHIFT;
     if (dot > 2047)
         dot = 2047;
@@ -148,13 +160,13 @@ NMEM_INLINE int64_t ll_mix64(const int64_t *w, const int64_t *xin, int n) {
 NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const ll_select *sel, ll_models *md,
                                  const ll_tables *tb) {
     int32_t xin[LL_MIX_DOT] = {0}; /* the inputs, then zeros up to LL_MIX_DOT */
-    int64_t fx[LL_NMIX + 1], pr[LL_NMIX], akn[LL_NAPM];
+    int64_t fx[LL_NMIX + 1], pr[LL_NMIX], akn[LL_NAPM], ak0[LL_NAPM];
     const int n1 = LL_NM + 1;
     for (int i = 0; i < LL_NM; i++) {
         int64_t j = sel->ctxoff[i] + node;
         const uint32_t pair = md->cm[j];
         int32_t n = (int32_t)(pair >> 16);
-        int32_t v = tb->stretch[(pair & 0xFFFFu) >> 4];
+        int32_t v = tb->stretch_cm[(pair & 0xFFFFu) >> 4];
         if (n < 8) v = (v * (n + 1)) >> 3; /* a counter that has seen few events speaks softly */
         xin[i] = v;
     }
@@ -162,7 +174,7 @@ NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const l
     for (int j = 0; j < LL_NMIX; j++) {
         /* LL_MIX_DOT terms: the padding's inputs are 0, so the use count and the padding
          * slots of the weight set add nothing (and the loop has no remainder) */
-        int64_t d = ll_mix32(md->mix_w + (sel->msel[j] + node) * LL_MIX_STRIDE, xin, LL_MIX_DOT);
+        int64_t d = ll_mix32(md->mix_w + (sel->msel[j] + node) * LL_MIX_STRIDE, tb->mix0, xin, LL_MIX_DOT);
         fx[j] = d;
         pr[j] = tb->squash[d + 2048];
     }
@@ -174,8 +186,10 @@ NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const l
     int64_t s2 = dm + 2048, lo = s2 >> 7, wt = s2 & 127;
     for (int j = 0; j < LL_NAPM; j++) {
         int64_t a = (sel->asel[j] + node) * 33 + lo;
-        psum += ((int64_t)md->apm[a] * (128 - wt) + (int64_t)md->apm[a + 1] * wt) >> 7;
+        const int64_t k0 = (uint16_t)(md->apm[a] + tb->apm0[lo]), k1 = (uint16_t)(md->apm[a + 1] + tb->apm0[lo + 1]);
+        psum += (k0 * (128 - wt) + k1 * wt) >> 7;
         akn[j] = a + (wt >> 6);
+        ak0[j] = tb->apm0[lo + (wt >> 6)];
     }
     int64_t pa6 = psum * 2; /* 6 x the mean of the 3 APMs */
     int64_t p = (pm * 32 + pa6) >> 3;
@@ -204,15 +218,15 @@ NMEM_INLINE int ll_code_decision(ll_coder *coder, int bit, int64_t node, const l
     for (int i = 0; i < LL_NM; i++) {
         int64_t j = sel->ctxoff[i] + node;
         const uint32_t pair = md->cm[j];
-        const int64_t c0 = pair & 0xFFFFu;
+        const int64_t c0 = (pair & 0xFFFFu) ^ 0x8000u;
         uint32_t n = pair >> 16;
         const uint32_t p = (uint16_t)(c0 + (((target - c0) * tb->recip[n]) >> 16));
         if (n < LL_COUNTER_LIMIT_MAX) n++;
-        md->cm[j] = p | (n << 16);
+        md->cm[j] = (p ^ 0x8000u) | (n << 16);
     }
     for (int j = 0; j < LL_NAPM; j++) {
-        int64_t v = md->apm[akn[j]];
-        md->apm[akn[j]] = (uint16_t)(v + ((target - v) >> 6));
+        int64_t v = (uint16_t)(md->apm[akn[j]] + ak0[j]);
+        md->apm[akn[j]] = (uint16_t)(v + ((target - v) >> 6) - ak0[j]);
     }
     return bit;
 }

@@ -713,7 +713,7 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
         size_t bytes = (size_t)w * h * c * (info.bit_depth / 8);
         uint8_t *pixels = malloc(bytes);
         if (!pixels) return nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (image)");
-        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL};
+        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL, NULL};
         st = nmem_lossless_decode(data + info.sections[0].offset, info.sections[0].size, w, h, c, info.bit_depth,
                                   (uint32_t)info.param, &lo, pixels, bytes, err);
         if (st != NMEM_OK) {
@@ -742,7 +742,7 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
                            options, pixels, (size_t)w * h * cc, err);
     if (st == NMEM_OK && c == 4) {
         uint8_t *alpha = malloc((size_t)w * h);
-        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL};
+        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL, NULL};
         st = alpha ? nmem_lossless_decode(data + info.sections[1].offset, info.sections[1].size, w, h, 1, 8, 0, &lo,
                                           alpha, (size_t)w * h, err)
                    : nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (alpha)");

@@ -3,7 +3,8 @@
  *   test_lossless                          round trips of synthetic images (every channel
  *                                          count, 8 and 16 bits, k = 0, 1, 2, 4), the error
  *                                          bound, truncated / corrupted payloads, bad arguments,
- *                                          the pixel limit, cancelling
+ *                                          the pixel limit, cancelling; the same with one
+ *                                          nmem_lossless_context reused by every call
  *   test_lossless PAYLOAD H W C DEPTH K OUT decode a payload and write the samples (16-bit ones
  *                                          little-endian) to OUT, for the golden hashes */
 #include <stdio.h>
@@ -53,6 +54,8 @@ static int stop_at_first(void *user, uint32_t done, uint32_t total) {
 
 static void round_trips(void) {
     static const uint32_t chans[3] = {1, 3, 4}, nears[4] = {0, 1, 2, 4};
+    nmem_lossless_context *shared = nmem_lossless_context_new();
+    CHECK(shared != NULL);
     for (int ci = 0; ci < 3; ci++)
         for (uint32_t depth = 8; depth <= 16; depth += 8)
             for (int ni = 0; ni < 4; ni++) {
@@ -73,21 +76,41 @@ static void round_trips(void) {
                         break;
                     }
                 }
-                /* truncations and corruptions fail cleanly (or decode garbage); a few cases */
+                /* truncations and corruptions fail cleanly (or decode garbage); a few cases,
+                 * with and without the shared context */
+                const nmem_lossless_options ctx_opt = {0, NULL, NULL, shared};
                 for (size_t cut = 0; ni == 1 && depth == 8 && cut < ps; cut += 1 + ps / 4) {
-                    nmem_status s = nmem_lossless_decode(pay, cut, w, h, c, depth, near, NULL, out, bytes, &err);
+                    nmem_status s = nmem_lossless_decode(pay, cut, w, h, c, depth, near, cut & 1 ? &ctx_opt : NULL,
+                                                         out, bytes, &err);
                     CHECK(s == NMEM_ERR_FORMAT);
                 }
                 for (size_t at = 1; ni == 1 && depth == 8 && at < ps; at += 1 + ps / 3) {
                     pay[at] ^= 0x5A;
-                    nmem_status s = nmem_lossless_decode(pay, ps, w, h, c, depth, near, NULL, out, bytes, &err);
+                    nmem_status s = nmem_lossless_decode(pay, ps, w, h, c, depth, near, at & 1 ? &ctx_opt : NULL,
+                                                         out, bytes, &err);
                     CHECK(s == NMEM_OK || s == NMEM_ERR_FORMAT);
                     pay[at] ^= 0x5A;
                 }
+                /* the same calls with a context kept across all of them (tables reused, for
+                 * every channel count in turn, after truncated / corrupt decodes that stopped
+                 * early): the same bytes and pixels */
+                nmem_lossless_options with = {0, NULL, NULL, shared};
+                uint8_t *pay2 = NULL;
+                size_t ps2 = 0;
+                void *out2 = malloc(bytes);
+                CHECK(nmem_lossless_encode(img, w, h, c, depth, near, &with, &pay2, &ps2, &err) == NMEM_OK);
+                CHECK(ps2 == ps && memcmp(pay2, pay, ps) == 0);
+                CHECK(nmem_lossless_decode(pay2, ps2, w, h, c, depth, near, &with, out2, bytes, &err) == NMEM_OK);
+                CHECK(nmem_lossless_decode(pay2, ps2, w, h, c, depth, near, NULL, out, bytes, &err) == NMEM_OK);
+                CHECK(memcmp(out, out2, bytes) == 0);
+                nmem_free(pay2);
+                free(out2);
                 nmem_free(pay);
                 free(img);
                 free(out);
             }
+    nmem_lossless_context_free(shared);
+    nmem_lossless_context_free(NULL);
 }
 
 static void arguments(void) {
@@ -106,14 +129,14 @@ static void arguments(void) {
     CHECK(nmem_lossless_decode(pay, ps, 8, 8, 3, 8, 255, NULL, out, sizeof out, &err) == NMEM_ERR_FORMAT);
     nmem_free(pay);
     /* a huge header is refused by the pixel limit before anything is allocated */
-    nmem_lossless_options opt = {1000, NULL, NULL};
+    nmem_lossless_options opt = {1000, NULL, NULL, NULL};
     uint8_t tiny[8] = {3, 0, 0, 0, 0, 0, 0, 0};
     CHECK(nmem_lossless_decode(tiny, 8, 65536, 4096, 4, 16, 0, NULL, out, sizeof out, &err) == NMEM_ERR_LIMIT);
     CHECK(nmem_lossless_decode(tiny, 8, 100, 100, 1, 8, 0, &opt, out, sizeof out, &err) == NMEM_ERR_LIMIT);
     /* a progress callback stops the call */
     uint32_t seen = 0;
     uint8_t big[40 * 5] = {0};
-    nmem_lossless_options stop = {0, stop_at_first, &seen};
+    nmem_lossless_options stop = {0, stop_at_first, &seen, NULL};
     pay = NULL;
     CHECK(nmem_lossless_encode(big, 5, 40, 1, 8, 0, &stop, &pay, &ps, &err) == NMEM_ERR_CANCELLED);
     CHECK(pay == NULL && seen == 16);

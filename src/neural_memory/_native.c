@@ -129,7 +129,7 @@ static PyObject *py_lossless_encode(PyObject *self, PyObject *args, PyObject *kw
         return raise_status(&e);
     }
     progress_ctx ctx = {progress, 0};
-    nmem_lossless_options opt = {0, progress_cb, &ctx};
+    nmem_lossless_options opt = {0, progress_cb, &ctx, NULL};
     uint8_t *payload = NULL;
     size_t n = 0;
     nmem_error err = {NMEM_OK, "ok"};
@@ -174,7 +174,7 @@ static PyObject *py_lossless_decode(PyObject *self, PyObject *args, PyObject *kw
     uint8_t dummy[2] = {0, 0};
     uint8_t *dst = n ? (uint8_t *)PyByteArray_AS_STRING(out) : dummy;
     progress_ctx ctx = {progress, 0};
-    nmem_lossless_options opt = {max_pixels, progress_cb, &ctx};
+    nmem_lossless_options opt = {max_pixels, progress_cb, &ctx, NULL};
     nmem_error err = {NMEM_OK, "ok"};
     nmem_status st;
     Py_BEGIN_ALLOW_THREADS
