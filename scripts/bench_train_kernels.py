@@ -13,16 +13,25 @@ encoder runs it.
 GFLOP counts are of the arithmetic the kernels do (multiply-add = 2 FLOP): synthesis
 6 G H + 6 H C per pixel (forward, both weight gradients, the hidden and feature gradients),
 ARM 6 N_CTX A + 6 A^2 + 12 A per coded position; the step adds the upsampler's taps
-(8 FLOP per output sample of each 1-D pass, forward and adjoint), counted by wrapping its
-functions. Element-wise work (proxies, Laplace terms, Adam) is not counted as FLOP.
+(8 FLOP per output sample of each 1-D pass, forward and adjoint), counted by wrapping the
+numba upsampler's functions in a step run with the numba kernels. Element-wise work
+(proxies, Laplace terms, Adam) is not counted as FLOP.
+
+"c, numba up" is the step as it was before the upsampler moved to C (C synthesis and rate
+kernels, the numba upsampler and a stored feature array), timed alternately with the "c"
+step in the same rounds. Torch's OpenMP workers wait passively, as in the encoder
+(encoder.py sets OMP_WAIT_POLICY=PASSIVE unless the user chose).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
 
 import numba
 import numpy as np
@@ -84,6 +93,51 @@ def make_model(h: int, w: int) -> CodecModel:
         for p in [*model.syn.parameters(), *model.arm.parameters()]:
             p.normal_(0, 0.2)
     return model
+
+
+def _unfused_rows(
+    up, coarse, grids, rows, target, w1, b1, w2, b2, scale, g_coarse, g_grids, backend=None
+):
+    """train_kernels.synth_sse_rows as it was before the C upsampler: the numba row pass
+    into a stored feature array, the synthesis kernel on it, the numba adjoint."""
+    feat = up.rows(coarse, grids, rows, "numba")
+    g_feat = np.empty_like(feat) if g_grids is not None else None
+    sse, grads = tk.synth_sse(
+        feat.reshape(feat.shape[0], -1), target, w1, b1, w2, b2, scale,
+        None if g_feat is None else g_feat.reshape(feat.shape[0], -1), backend,
+    )  # fmt: skip
+    if g_feat is not None:
+        up.rows_adjoint(g_feat, rows, g_coarse, g_grids, "numba")
+    return sse, grads
+
+
+def c_vs_numba_up(h: int, w: int, target: torch.Tensor, steps: int, rounds: int) -> dict:
+    """Step times (best of ``rounds``, alternating) of the C kernels with the C upsampler
+    and with the numba one (the step before it moved to C)."""
+    cap, rows_fn, backend = tk._up_cap, tk.synth_sse_rows, tk.BACKEND
+    variants = {
+        "c": (cap, rows_fn),
+        "numba_up": (lambda b: None, _unfused_rows),
+    }
+    best = {k: (float("inf"), 0.0) for k in variants}
+    models = {k: make_model(h, w) for k in variants}
+    try:
+        tk.BACKEND = "c"
+        with retained_heap():
+            for r in range(rounds + 1):  # round 0: warm-up
+                for k, (c, fn) in variants.items():
+                    tk._up_cap, tk.synth_sse_rows = c, fn
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    some_steps(models[k], target, steps)
+                    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                    if r and wall < best[k][0]:
+                        best[k] = (wall, cpu)
+    finally:
+        tk._up_cap, tk.synth_sse_rows, tk.BACKEND = cap, rows_fn, backend
+    out = {}
+    for k, (wall, cpu) in best.items():
+        out[f"{k}_ms"], out[f"{k}_cpu_ms"] = wall / steps * 1e3, cpu / steps * 1e3
+    return out
 
 
 def main() -> None:
@@ -150,7 +204,9 @@ def main() -> None:
 
         setattr(tk, name, counting)
     cfg = TrainConfig(steps=1, row_frac_until=0.0)
+    tk_backend, tk.BACKEND = tk.BACKEND, "numba"  # the C upsampler does not call them
     train(make_model(h, w), target.reshape(3, -1), 1e-3, cfg)
+    tk.BACKEND = tk_backend
     for name, fn in wrapped.items():
         setattr(tk, name, fn)
     step_gflop = synth_gflop + arm_gflop + counted["up"] / 1e9
@@ -190,6 +246,8 @@ def main() -> None:
                 "step_cpu_ms": tstep_cpu * 1e3,
                 "step_gflops": step_gflop / tstep,
             }
+        if tk._train_native is not None:  # before/after the C upsampler, alternately
+            res[f"c_vs_numba_up_{n_thr}t"] = c_vs_numba_up(h, w, target, args.steps, args.repeat)
     ceiling = res.get("sgemm_gflops_2t")
     lines = [
         f"{res['image']} {w}x{h}, simd={res['cpu_simd']}; GFLOP: synthesis "
@@ -209,6 +267,13 @@ def main() -> None:
                 f"({r['arm_gflops']:5.1f} GFLOP/s; cpu {r['arm_cpu_ms']:.1f} ms)  step "
                 f"{r['step_ms']:6.1f} ms ({r['step_gflops']:5.1f} GFLOP/s{pct}; cpu "
                 f"{r['step_cpu_ms']:.1f} ms)"
+            )
+        ab = res.get(f"c_vs_numba_up_{n_thr}t")
+        if ab:
+            lines.append(
+                f"  alternating {n_thr}t: step c {ab['c_ms']:.1f} ms (cpu {ab['c_cpu_ms']:.1f}), "
+                f"c with the numba upsampler {ab['numba_up_ms']:.1f} ms (cpu "
+                f"{ab['numba_up_cpu_ms']:.1f}): {ab['numba_up_ms'] / ab['c_ms']:.2f}x"
             )
     print("\n".join(lines))
     if args.json:
