@@ -54,6 +54,13 @@ class TrainConfig:
     noise_kind: str = "gaussian"
     noise_sigma0: float = 0.22
     noise_sigma1: float = 0.15
+    # steps after the main ones in which the latents stay at their rounded values (what the
+    # decoder will see) and only the networks train, at final_lr times their base rates:
+    # the synthesis and the ARM adapt to the integers instead of the proxy's noise.
+    # Quick set, 850 + 100 steps: +30.0 % vs AVIF s1 (850 alone +31.5 %, every image better,
+    # CLIC crops by 2-5 points)
+    final_steps: int = 0
+    final_lr: float = 0.1
 
 
 def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
@@ -224,10 +231,18 @@ def train(
     n_rows_phase = int(cfg.steps * cfg.row_frac_until)
     t0 = time.time()
     log = {}
-    for step in range(cfg.steps):
+    total = cfg.steps + cfg.final_steps
+    for step in range(total):
+        final = step >= cfg.steps
         lr_scale = (
             min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         )
+        if final:
+            lr_scale = cfg.final_lr
+            if step == cfg.steps:  # latents to the integers the decoder gets, then fixed
+                with torch.no_grad():
+                    for y in model.latents:
+                        y.round_()
         for opt in optimisers:
             for g in opt.param_groups:
                 g["lr"] = g["base"] * max(lr_scale, 0.01)
@@ -255,9 +270,9 @@ def train(
             opt.zero_grad(set_to_none=True)
         step_fn = _fused_step if model.fused_cpu else _autograd_step
         mse, bits = step_fn(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen)
-        for opt in optimisers:
+        for opt in optimisers if not final else (net_opt,):
             opt.step()
-        if progress is not None or step == cfg.steps - 1 or step % 50 == 0:
+        if progress is not None or step == total - 1 or step % 50 == 0:
             psnr = -10 * math.log10(max(mse, 1e-10))
             log = {
                 "bpp": bits / n_pix,
@@ -266,7 +281,7 @@ def train(
                 "lmbda": lmbda,
             }
             if progress is not None:
-                progress(step + 1, cfg.steps, log)
+                progress(step + 1, total, log)
     return log
 
 
