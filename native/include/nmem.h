@@ -145,9 +145,9 @@ typedef int (*nmem_progress_fn)(void *user, uint32_t rows_done, uint32_t rows_to
 
 /* Working memory kept between calls (optional). The engine's tables (about 12 MB per channel)
  * are otherwise mapped for each call and returned after it; a call given a context takes the
- * context's tables for its channel count (zeroing them: the same start as fresh memory, the
- * same output) and leaves them there when it ends, so a run of small images skips mapping
- * and faulting them in each time. It holds up to one set per channel count (1, 3, 4: about
+ * context's tables for its channel count and, when it ends, zeroes the parts it wrote and
+ * leaves them there (the same start as fresh memory, so the same output), so a run of small
+ * images skips mapping, faulting in and clearing 12 MB per channel each time. It holds up to one set per channel count (1, 3, 4: about
  * 12, 35 and 46 MB) until nmem_lossless_context_free. One call at a time per context (one
  * per thread); the output does not depend on whether or which context is used. */
 typedef struct nmem_lossless_context nmem_lossless_context;

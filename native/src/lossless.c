@@ -84,6 +84,9 @@ typedef struct ll_engine {
     ll_coder coder;
     size_t cm_bytes, mix_bytes, apm_bytes; /* sizes of md.cm, md.mix_w, md.apm */
     nmem_lossless_context *ctx;            /* where the tables go back to, or NULL */
+    uint8_t *dirty; /* with a context: one flag per block of LL_NNODE table entries a sample's
+                       decisions may write (counters, then weight sets, then APM contexts) */
+    size_t ncm_blocks, nmix_blocks, napm_blocks;
     int failed; /* a zero OLS pivot (never with valid samples) */
 } ll_engine;
 
@@ -503,6 +506,17 @@ NMEM_INLINE void ll_prefetch(const ll_engine *e, const ll_select *sel) {
  * zero flag, unary bucket bits, mantissa bits, sign. One loop with one call site. */
 NMEM_INLINE int64_t ll_code_residual(ll_engine *e, const ll_select *sel, int64_t qf) {
     const int enc = e->coder.enc;
+    if (e->dirty) {
+        /* every entry this sample's decisions write lies in these blocks: counter
+         * ctxoff[i] + node, weight set msel[j] + node, APM context asel[j] + node, with
+         * node < LL_NNODE and each offset a multiple of LL_NNODE */
+        uint8_t *d = e->dirty;
+        for (int i = 0; i < LL_NM; i++) d[sel->ctxoff[i] / LL_NNODE] = 1;
+        d += e->ncm_blocks;
+        for (int j = 0; j < LL_NMIX; j++) d[sel->msel[j] / LL_NNODE] = 1;
+        d += e->nmix_blocks;
+        for (int j = 0; j < LL_NAPM; j++) d[sel->asel[j] / LL_NNODE] = 1;
+    }
     /* its decisions: zero flag, unary bucket bits, mantissa bits, sign */
     int64_t mag = iabs(qf);
     const int64_t m = mag - 1;
@@ -734,9 +748,12 @@ int ll_coder_reserve(ll_coder *c, size_t more) {
 
 /* Tables kept between calls (nmem_lossless_context_new): one set per channel count, each of
  * exactly the size a call with that many channels uses (so that AddressSanitizer's bounds
- * stay exact), zeroed when a call takes it. */
+ * stay exact), all zero while the context holds it. A call that uses the context flags the
+ * blocks of entries its samples may write (ll_code_residual) and zeroes just those when it
+ * hands the set back: a small image writes a small part of 12 MB per channel. */
 struct nmem_lossless_context {
     void *cm[5], *mix_w[5], *apm[5];
+    uint8_t *dirty[5]; /* all zero here, like the tables */
 };
 
 static void table_sizes(int64_t nch, size_t *cm, size_t *mix, size_t *apm) {
@@ -759,6 +776,7 @@ void nmem_lossless_context_free(nmem_lossless_context *ctx) {
         table_free(ctx->cm[c], cm);
         table_free(ctx->mix_w[c], mix);
         table_free(ctx->apm[c], apm);
+        free(ctx->dirty[c]);
     }
     free(ctx);
 }
@@ -766,14 +784,28 @@ void nmem_lossless_context_free(nmem_lossless_context *ctx) {
 static void engine_free(ll_engine *e) {
     nmem_lossless_context *ctx = e->ctx;
     const int64_t c = e->nch;
-    if (ctx && e->md.cm && e->md.mix_w && e->md.apm && !ctx->cm[c] && !ctx->mix_w[c] && !ctx->apm[c]) {
+    if (ctx && e->dirty && e->md.cm && e->md.mix_w && e->md.apm && !ctx->cm[c]) {
+        /* back to the context, all zero again: only the blocks this call may have written */
+        const uint8_t *d = e->dirty;
+        for (size_t b = 0; b < e->ncm_blocks; b++)
+            if (d[b]) memset(e->md.cm + b * LL_NNODE, 0, LL_NNODE * sizeof *e->md.cm);
+        d += e->ncm_blocks;
+        for (size_t b = 0; b < e->nmix_blocks; b++)
+            if (d[b]) memset(e->md.mix_w + b * LL_NNODE * LL_MIX_STRIDE, 0, LL_NNODE * LL_MIX_STRIDE * sizeof *e->md.mix_w);
+        d += e->nmix_blocks;
+        for (size_t b = 0; b < e->napm_blocks; b++)
+            if (d[b]) memset(e->md.apm + b * LL_NNODE * 33, 0, LL_NNODE * 33 * sizeof *e->md.apm);
+        memset(e->dirty, 0, e->ncm_blocks + e->nmix_blocks + e->napm_blocks);
         ctx->cm[c] = e->md.cm; /* kept for the next call */
         ctx->mix_w[c] = e->md.mix_w;
         ctx->apm[c] = e->md.apm;
+        ctx->dirty[c] = e->dirty;
         e->md.cm = NULL;
         e->md.mix_w = NULL;
         e->md.apm = NULL;
+        e->dirty = NULL;
     }
+    free(e->dirty);
     free(e->rec);
     free(e->errb);
     free(e->resb);
@@ -865,18 +897,21 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
     e->resb = calloc((size_t)(3 * w * nch), sizeof *e->resb);
     e->vacc = calloc((size_t)(w * nch * LL_NP_ALL), sizeof *e->vacc);
     table_sizes(nch, &e->cm_bytes, &e->mix_bytes, &e->apm_bytes);
-    if (ctx && ctx->cm[nch]) { /* the context's tables, as new: all zero */
+    e->ncm_blocks = e->cm_bytes / (LL_NNODE * sizeof *e->md.cm);
+    e->nmix_blocks = e->mix_bytes / (LL_NNODE * LL_MIX_STRIDE * sizeof *e->md.mix_w);
+    e->napm_blocks = e->apm_bytes / (LL_NNODE * 33 * sizeof *e->md.apm);
+    if (ctx && ctx->cm[nch]) { /* the context's tables, as new: all zero (engine_free) */
         e->md.cm = ctx->cm[nch];
         e->md.mix_w = ctx->mix_w[nch];
         e->md.apm = ctx->apm[nch];
+        e->dirty = ctx->dirty[nch];
         ctx->cm[nch] = ctx->mix_w[nch] = ctx->apm[nch] = NULL;
-        memset(e->md.cm, 0, e->cm_bytes);
-        memset(e->md.mix_w, 0, e->mix_bytes);
-        memset(e->md.apm, 0, e->apm_bytes);
+        ctx->dirty[nch] = NULL;
     } else {
         e->md.cm = table_alloc(e->cm_bytes, 1);
         e->md.mix_w = table_alloc(e->mix_bytes, 1);
         e->md.apm = table_alloc(e->apm_bytes, 1);
+        if (ctx) e->dirty = calloc(e->ncm_blocks + e->nmix_blocks + e->napm_blocks, 1);
     }
     e->md.mix_f = malloc((size_t)nfsets * (LL_NMIX + 1) * sizeof *e->md.mix_f);
     e->ols.a = calloc((size_t)(nmod * LL_NF_MAX * LL_NF_MAX), sizeof *e->ols.a);
@@ -884,7 +919,7 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
     e->ols.w = calloc((size_t)(nmod * LL_NF_MAX), sizeof *e->ols.w);
     e->ols.n = calloc((size_t)nmod, sizeof *e->ols.n);
     if (!e->rec || !e->errb || !e->resb || !e->vacc || !e->md.cm || !e->md.mix_w || !e->md.mix_f || !e->md.apm ||
-        !e->ols.a || !e->ols.b || !e->ols.w || !e->ols.n) {
+        !e->ols.a || !e->ols.b || !e->ols.w || !e->ols.n || (ctx && !e->dirty)) {
         engine_free(e);
         return nmem_fail(error, NMEM_ERR_MEMORY, "out of memory");
     }
