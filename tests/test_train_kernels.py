@@ -35,7 +35,7 @@ def _distortion(model, kernels: bool, rows, chunk: int):
     return sse, grads + [p.grad.clone() for p in model.syn.parameters()]
 
 
-@pytest.mark.parametrize("backend", ["numba", "c"])
+@pytest.mark.parametrize("backend", ["numba", "c", "c-generic"])
 @pytest.mark.parametrize(
     ("h", "w", "hidden", "subset"),
     [(37, 53, 12, True), (21, 26, 10, False), (5, 3, 8, False), (64, 40, 24, True)],
