@@ -147,9 +147,10 @@ typedef int (*nmem_progress_fn)(void *user, uint32_t rows_done, uint32_t rows_to
  * are otherwise mapped for each call and returned after it; a call given a context takes the
  * context's tables for its channel count and, when it ends, zeroes the parts it wrote and
  * leaves them there (the same start as fresh memory, so the same output), so a run of small
- * images skips mapping, faulting in and clearing 12 MB per channel each time. It holds up to one set per channel count (1, 3, 4: about
- * 12, 35 and 46 MB) until nmem_lossless_context_free. One call at a time per context (one
- * per thread); the output does not depend on whether or which context is used. */
+ * images skips mapping, faulting in and clearing 12 MB per channel each time. It holds up to
+ * one set per channel count (1, 3, 4: about 12, 35 and 46 MB) until
+ * nmem_lossless_context_free. One call at a time per context (one per thread); the output
+ * does not depend on whether or which context is used. */
 typedef struct nmem_lossless_context nmem_lossless_context;
 nmem_lossless_context *nmem_lossless_context_new(void); /* NULL if out of memory */
 void nmem_lossless_context_free(nmem_lossless_context *context); /* NULL is a no-op */
