@@ -6,10 +6,14 @@
  * decodes to the same pixels on every machine and in every build (Python, C, WebAssembly).
  *
  * Design rules, so that the same sources build for WebAssembly and other hosts:
- *   - no stdio, no global state, no threads: every function is reentrant;
+ *   - no stdio, no global state, no threads: every function is reentrant (calls that share
+ *     one nmem_lossless_context run one at a time; a progress callback may call in again
+ *     with it, the inner call then takes fresh tables);
  *   - the caller owns the input and (for the low-level calls) the output buffer; the library
- *     mallocs only the working memory a call needs and frees it before returning, except
- *     nmem_decode(), whose image the caller releases with nmem_image_free();
+ *     allocates only the working memory a call needs and frees it before returning, except
+ *     nmem_decode(), whose image the caller releases with nmem_image_free(), and the
+ *     lossless tables a caller's nmem_lossless_context keeps between calls (up to about
+ *     93 MB, until nmem_lossless_context_free());
  *   - errors are a status code plus a static message (never freed, never formatted);
  *   - nothing is allocated before the header's dimensions have been checked against the
  *     caller's pixel limit, and no allocation depends on anything but those dimensions and
@@ -28,7 +32,7 @@
 extern "C" {
 #endif
 
-#define NMEM_LIB_VERSION "0.1.0"
+#define NMEM_LIB_VERSION "0.2.0" /* 0.2: nmem_lossless_options.context */
 #define NMEM_FORMAT_VERSION 2       /* the newest container version this build reads (1 and 2;
                                        2 adds the metadata sections ICCP, EXIF, XMP_) */
 #define NMEM_LOSSY_PAYLOAD_VERSION 2 /* the lossy payload version this build reads */
@@ -48,7 +52,7 @@ typedef enum nmem_status {
     NMEM_ERR_FORMAT = 2,      /* not an .nmem file, or truncated, corrupted, unsupported version */
     NMEM_ERR_LIMIT = 3,       /* the stored image is larger than the caller's pixel limit */
     NMEM_ERR_MEMORY = 4,      /* malloc failed */
-    NMEM_ERR_UNSUPPORTED = 5, /* a valid file this build cannot decode (lossless, alpha) */
+    NMEM_ERR_UNSUPPORTED = 5, /* a valid request this build does not do (resizing an alpha plane) */
     NMEM_ERR_CANCELLED = 6    /* the caller's progress callback asked to stop */
 } nmem_status;
 

@@ -679,9 +679,11 @@ LL_HOT static void ll_encode_row(ll_engine *e, int64_t y, const void *img, int w
  * decision) start all zero (lossless_internal.h), so they come from fresh zero pages and are
  * never written in full: a small image touches a small part of them, and an untouched page
  * costs nothing. On Linux they are mapped directly (always fresh, unlike malloc's recycled
- * heap) and, for an image large enough to touch most of them, asked for in 2 MB pages
+ * heap) and, for an image of at least LL_HUGE_PIXELS pixels, asked for in 2 MB pages
  * (transparent huge pages in "madvise" mode) so that their reads do not also miss the TLB: a
- * hint, the contents are the same either way. Under a sanitizer they come from calloc, where
+ * hint, the contents are the same either way. A small image touches few of the tables'
+ * pages, and 2 MB pages would fault in whole 2 MB blocks around each (a 20x16 RGBA decode:
+ * 50.8 MB resident with them, 13.6 MB without). Under a sanitizer they come from calloc, where
  * AddressSanitizer checks every access against their bounds. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_MEMORY__)
 #define LL_SANITIZED 1
@@ -694,6 +696,7 @@ LL_HOT static void ll_encode_row(ll_engine *e, int64_t y, const void *img, int w
 #define LL_MMAP_TABLES 1
 #endif
 #define LL_HUGE ((size_t)2 << 20)
+#define LL_HUGE_PIXELS ((uint64_t)1 << 17) /* 362 x 362; Kodak images (393,216) use them */
 
 static void *table_alloc(size_t bytes, int huge) {
     if (!bytes) bytes = 1;
@@ -908,9 +911,10 @@ static nmem_status engine_new(uint32_t width, uint32_t height, uint32_t channels
         ctx->cm[nch] = ctx->mix_w[nch] = ctx->apm[nch] = NULL;
         ctx->dirty[nch] = NULL;
     } else {
-        e->md.cm = table_alloc(e->cm_bytes, 1);
-        e->md.mix_w = table_alloc(e->mix_bytes, 1);
-        e->md.apm = table_alloc(e->apm_bytes, 1);
+        int huge = (uint64_t)width * height >= LL_HUGE_PIXELS;
+        e->md.cm = table_alloc(e->cm_bytes, huge);
+        e->md.mix_w = table_alloc(e->mix_bytes, huge);
+        e->md.apm = table_alloc(e->apm_bytes, huge);
         if (ctx) e->dirty = calloc(e->ncm_blocks + e->nmix_blocks + e->napm_blocks, 1);
     }
     e->md.mix_f = malloc((size_t)nfsets * (LL_NMIX + 1) * sizeof *e->md.mix_f);
