@@ -254,15 +254,20 @@ def plot(rows: list[dict], path: Path, set_name: str) -> None:
     import matplotlib.pyplot as plt
 
     full = max((r["images"] for r in rows), default=0)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = sorted({r["label"] for r in rows})
+    # one colour and marker per label (matplotlib's 10 default colours repeat beyond 10)
+    colours = plt.get_cmap("tab20").colors
+    styles = {lab: (colours[i % 20], "osD^v<>p"[i % 8]) for i, lab in enumerate(labels)}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, key, xlabel in ((axes[0], "steps", "training steps"),
                             (axes[1], "seconds", "median encode seconds")):  # fmt: skip
-        for label in sorted({r["label"] for r in rows}):
+        for label in labels:
             pts = sorted((r[key], r[ANCHORS[0]]) for r in rows
                          if r["label"] == label and r[ANCHORS[0]] is not None
                          and r[key] is not None)  # fmt: skip
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+                colour, marker = styles[label]
+                ax.plot(*zip(*pts, strict=True), marker=marker, color=colour, label=label)
             for r in rows:  # a budget measured on part of the set says so
                 if r["label"] == label and r["images"] < full and r[ANCHORS[0]] is not None:
                     ax.annotate(f"{r['images']} img", (r[key], r[ANCHORS[0]]), fontsize=7,
@@ -272,7 +277,7 @@ def plot(rows: list[dict], path: Path, set_name: str) -> None:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("BD-rate vs AVIF 4:4:4 tune=psnr s1 (%)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7, ncol=2)
     fig.suptitle(f"time to quality, {set_name} development set (lower is better)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
