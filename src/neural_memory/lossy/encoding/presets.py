@@ -37,11 +37,11 @@ def preset(name: str, channels: int, steps: int | None = None) -> tuple[ArchConf
     Presets differ in training length only: with the current schedule more steps keep
     paying (Kodak crops, mean BD-rate vs WebP: 600 steps +0.9 %, 1200 steps -5.5 %), while
     larger networks did not (their weights cost more than they gain at these step counts).
-    ``default`` is sized for the 120 s budget on a 2-core CPU: 1500 steps (C training
-    kernels, OMP_WAIT_POLICY=PASSIVE) took 94.5 s for the whole `neural-memory encode` of
-    kodim23 on 2 threads while another job kept the second core busy (2026-12-05; 850 steps
-    took 48.5 s there); on the time-to-quality set 1500 steps are 4.8 points of BD-rate
-    against AVIF s1 better than 850 (+26.7 vs +31.5 %). ``slow`` (4x the steps) for at most
-    15 minutes: 6000 steps of the previous kernels took 5-11 min per Kodak image."""
+    ``default`` is sized for the 120 s budget on a 2-core CPU: 3000 steps (C training
+    kernels and upsampler, OMP_WAIT_POLICY=PASSIVE) took 81 s (kodim01) and 94 s (kodim23)
+    for the whole `neural-memory encode` on 2 threads of a quiet machine (2026-12-05; 1500
+    steps took 52 s); on the time-to-quality set 3000 steps are +21.7 % against AVIF s1,
+    1500 steps +25.1 %, 850 steps +29.5 %. ``slow`` (2x the steps) for at most
+    15 minutes: 6000 steps of older kernels took 5-11 min per Kodak image."""
     arch = ArchConfig(grids(channels), 16, (24,), channels)
     return arch, TrainConfig(steps=PRESET_STEPS[name] if steps is None else steps)
