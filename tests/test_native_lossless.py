@@ -28,30 +28,19 @@ NATIVE_SOURCES = sorted(str(p) for p in (ROOT / "native" / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'native' / 'include'}"]
 
 
-def _golden_cases() -> dict:
-    """The pinned cases of tests/test_lossless.py (one owner of those hashes)."""
+def _lossless_tests():
+    """tests/test_lossless.py, the one owner of the pinned golden cases and of the synthetic
+    test images both engines are compared on."""
     path = Path(__file__).parent / "test_lossless.py"
     spec = importlib.util.spec_from_file_location("_golden", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.GOLDEN_CASES
+    return module
 
 
-GOLDEN_CASES = _golden_cases()
-
-
-def synthetic(h: int, w: int, c: int, depth: int, seed: int) -> np.ndarray:
-    """Gradients, texture and noise, so that every predictor and context gets exercised."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    maxval = (1 << depth) - 1
-    planes = []
-    for ch in range(c):
-        base = (yy * (3 + ch) + xx * (5 - ch)) * maxval / (8 * (h + w))
-        tex = np.sin(xx * 0.7 + ch) * np.cos(yy * 0.4) * maxval / 10
-        planes.append(base + tex + rng.normal(0, maxval / 60, (h, w)) + maxval / 3)
-    img = np.clip(np.round(np.stack(planes, axis=-1)), 0, maxval)
-    return img.astype(np.uint8 if depth == 8 else np.uint16)
+_LOSSLESS_TESTS = _lossless_tests()
+GOLDEN_CASES = _LOSSLESS_TESTS.GOLDEN_CASES
+synthetic = _LOSSLESS_TESTS.synthetic
 
 
 def c_encode(img: np.ndarray, depth: int, near: int) -> bytes:

@@ -134,26 +134,21 @@ typedef struct ll_select {
 } ll_select;
 
 /* The dot product of a stored weight set w (plus the initial weights w0) with xin. */
+NMEM_INLINE int64_t ll_mix_out(int64_t dot) { /* the mixer's output: scaled, clamped to +-2047 */
+    dot >>= LL_MIX_SHIFT;
+    return dot > 2047 ? 2047 : dot < -2047 ? -2047 : dot;
+}
+
 NMEM_INLINE int64_t ll_mix32(const int32_t *w, const int32_t *w0, const int32_t *xin, int n) {
     int64_t dot = 0;
     for (int i = 0; i < n; i++) dot += (int64_t)(int32_t)((uint32_t)w[i] + (uint32_t)w0[i]) * xin[i];
-    dot >>= LL_MIX_SHIFT;
-    if (dot > 2047)
-        dot = 2047;
-    else if (dot < -2047)
-        dot = -2047;
-    return dot;
+    return ll_mix_out(dot);
 }
 
 NMEM_INLINE int64_t ll_mix64(const int64_t *w, const int64_t *xin, int n) {
     int64_t dot = 0;
     for (int i = 0; i < n; i++) dot += w[i] * xin[i];
-    dot >>= LL_MIX_SHIFT;
-    if (dot > 2047)
-        dot = 2047;
-    else if (dot < -2047)
-        dot = -2047;
-    return dot;
+    return ll_mix_out(dot);
 }
 
 /* Predict, code (or decode) and learn one bit (models.code_decision); returns the bit. */

@@ -696,6 +696,17 @@ void nmem_image_free(nmem_image *image) {
     image->pixels = NULL;
 }
 
+/* Hand a decoded image over to the caller (who frees it with nmem_image_free). */
+static nmem_status set_image(nmem_image *image, uint32_t w, uint32_t h, uint32_t c, uint32_t bit_depth,
+                             uint8_t *pixels) {
+    image->width = w;
+    image->height = h;
+    image->channels = c;
+    image->bit_depth = bit_depth;
+    image->pixels = pixels;
+    return NMEM_OK;
+}
+
 nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_options *options, nmem_image *image,
                         nmem_error *err) {
     if (!image) return nmem_fail(err, NMEM_ERR_ARGUMENT, "NULL argument");
@@ -706,6 +717,8 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
     uint32_t w = 0, h = 0, c = 0;
     st = nmem_output_size(&info, options, &w, &h, &c, err);
     if (st != NMEM_OK) return st;
+    /* the lossless engine's options for the DATA or ALPH section: the same pixel limit */
+    const nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL, NULL};
     if (info.mode != NMEM_MODE_LOSSY) {
         /* lossless / near-lossless: the DATA section (nmem_parse checked the section rules) */
         uint32_t maxval = (1u << info.bit_depth) - 1u;
@@ -713,19 +726,13 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
         size_t bytes = (size_t)w * h * c * (info.bit_depth / 8);
         uint8_t *pixels = malloc(bytes);
         if (!pixels) return nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (image)");
-        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL, NULL};
         st = nmem_lossless_decode(data + info.sections[0].offset, info.sections[0].size, w, h, c, info.bit_depth,
                                   (uint32_t)info.param, &lo, pixels, bytes, err);
         if (st != NMEM_OK) {
             free(pixels);
             return st;
         }
-        image->width = w;
-        image->height = h;
-        image->channels = c;
-        image->bit_depth = info.bit_depth;
-        image->pixels = pixels;
-        return NMEM_OK;
+        return set_image(image, w, h, c, info.bit_depth, pixels);
     }
     if (info.bit_depth != 8) return nmem_fail(err, NMEM_ERR_FORMAT, "corrupted file: lossy files hold 8-bit gray, RGB or RGBA");
     /* nmem_parse enforced docs/FORMAT.md's section rules: LOSY first (ALPH next for RGBA),
@@ -742,7 +749,6 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
                            options, pixels, (size_t)w * h * cc, err);
     if (st == NMEM_OK && c == 4) {
         uint8_t *alpha = malloc((size_t)w * h);
-        nmem_lossless_options lo = {options ? options->max_pixels : 0, NULL, NULL, NULL};
         st = alpha ? nmem_lossless_decode(data + info.sections[1].offset, info.sections[1].size, w, h, 1, 8, 0, &lo,
                                           alpha, (size_t)w * h, err)
                    : nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (alpha)");
@@ -759,10 +765,5 @@ nmem_status nmem_decode(const uint8_t *data, size_t size, const nmem_decode_opti
         free(pixels);
         return st;
     }
-    image->width = w;
-    image->height = h;
-    image->channels = c;
-    image->bit_depth = 8;
-    image->pixels = pixels;
-    return NMEM_OK;
+    return set_image(image, w, h, c, 8, pixels);
 }

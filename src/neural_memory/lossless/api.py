@@ -76,13 +76,19 @@ def decode_lossless(
     from .. import native
 
     _check_params(height, width, channels, bit_depth, int(near))
+    _check_payload(payload)
+    return native.decode_lossless(
+        payload, height, width, channels, bit_depth, int(near), MAX_PIXELS, progress
+    )
+
+
+def _check_payload(payload: bytes) -> None:
+    """The payload's framing, before either engine runs: a version byte and the coder's
+    first four bytes at least."""
     if len(payload) < 5:
         raise FormatError("lossless payload too short")
     if payload[0] != ENGINE_VERSION:
         raise FormatError(f"unsupported lossless engine version {payload[0]}")
-    return native.decode_lossless(
-        payload, height, width, channels, bit_depth, int(near), MAX_PIXELS, progress
-    )
 
 
 def encode_lossless_numba(
@@ -127,10 +133,7 @@ def decode_lossless_numba(
     from .engine import State, channel_plan, run_rows
 
     maxval = _check_params(height, width, channels, bit_depth, int(near))
-    if len(payload) < 5:
-        raise FormatError("lossless payload too short")
-    if payload[0] != ENGINE_VERSION:
-        raise FormatError(f"unsupported lossless engine version {payload[0]}")
+    _check_payload(payload)
     buf = np.frombuffer(payload, dtype=np.uint8, offset=1).copy()
     state = State(height, width, channels)
     order, ref1, ref2 = channel_plan(channels)
