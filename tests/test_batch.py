@@ -118,3 +118,24 @@ def test_unwritable_output_folder_fails_that_file_only(tree: Path, tmp_path: Pat
     summary = run_batch(jobs, encode_job, EncodeOptions(mode="lossless"), workers=1)
     assert [r.status for r in summary.results] == ["failed", "done", "done"]
     assert summary.results[0].error
+
+
+def test_lossy_pool_batch_with_a_cold_numba_cache(tmp_path: Path) -> None:
+    """A lossy batch of two workers on a machine whose numba cache is empty: the parent has
+    imported numba before forking (checking that cache), and a worker that then changed
+    NUMBA_NUM_THREADS failed on its first compile ("Cannot set NUMBA_NUM_THREADS to a
+    different value once the threads have been launched")."""
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(24, 20, seed=i)).save(folder / f"{i}.png")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    result = subprocess.run(
+        [sys.executable, "-m", "neural_memory", "encode", str(folder), "-o", str(tmp_path / "out"),
+         "--steps", "2", "-j", "2", "--quiet"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.nmem", "1.nmem"]

@@ -14,6 +14,7 @@ import dataclasses
 import glob
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -188,7 +189,15 @@ def default_workers() -> int:
 def _init_worker(threads: int) -> None:
     # Each process gets its share of the cores; oversubscription makes a pool slower.
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    numba = sys.modules.get("numba")
+    if numba is None:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    else:
+        # numba came with the fork (the parent imported it, e.g. to check its cache): its
+        # thread count is fixed already, and changing the variable now made its next compile
+        # fail ("Cannot set NUMBA_NUM_THREADS ... once the threads have been launched", a
+        # cold-cache lossy batch); the run-time limit does the same without that conflict
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     # Ctrl-C reaches the whole process group: the parent alone decides, and stops the
     # workers with SIGTERM, which ends a worker at once (the pool would catch a SystemExit
     # as a job's result and go on with the next job) after removing the temporary file of
