@@ -498,3 +498,14 @@ def test_progress_bpp_is_the_written_files() -> None:
     data = nm.encode(image, steps=6, progress=lambda done, total, info: seen.append(info["bpp"]))
     file_bpp = len(data) * 8 / (64 * 64)
     assert abs(seen[-1] - file_bpp) < 0.2 * file_bpp, (seen[-1], file_bpp)
+
+
+def test_no_compile_notice_when_the_c_training_kernels_run(monkeypatch) -> None:
+    """The notice names the numba training kernels; with the C ones chosen they never run
+    (nor compile), so an empty cache for them must not announce a 25 s compile."""
+    import neural_memory.progress as progress
+    from neural_memory.lossy.encoding import train_kernels
+
+    monkeypatch.setattr(train_kernels, "BACKEND", "c")
+    assert progress.kernels_cached("lossy") is True
+    assert progress.compile_notice("lossy") is None

@@ -55,7 +55,10 @@ def progress_bar(description: str, *, disable: bool = False) -> Iterator[Progres
 #: The numba kernels an engine's first run compiles, and how long that took (measured with an
 #: empty NUMBA_CACHE_DIR on 2 busy cores: a tiny lossy encode of 3 steps 29 s instead of 6 s).
 #: Only lossy encoding is left: decoding and lossless / near-lossless coding run in the C
-#: library, which compiles nothing at run time.
+#: library, which compiles nothing at run time. The lossy kernels named here run only with
+#: numba training kernels (``train_kernels.BACKEND == "numba"``); with the C ones a first
+#: encode compiles just the quantiser's small numba functions (a 3-step encode of the bundled
+#: parrots crop: 5.3 s with an empty cache, 3.1 s with a warm one), too short for a notice.
 FIRST_RUN_KERNELS = {
     "lossy": ("neural_memory.lossy.encoding.train_kernels", ("up_cols", "up_rows"), 25),
 }
@@ -66,9 +69,12 @@ COMPILE_NOTICE_DELAY = 2.0
 
 def kernels_cached(engine: str) -> bool:
     """False when numba's on-disk cache has no entry for an engine's main kernels (so a
-    compile is coming); True when it has, or when that cannot be told."""
+    compile is coming); True when it has, when they will not run (C kernels chosen), or when
+    that cannot be told."""
     module_name, names, _ = FIRST_RUN_KERNELS[engine]
     module = importlib.import_module(module_name)
+    if getattr(module, "BACKEND", "numba") != "numba":
+        return True
     for name in names:
         cache = getattr(getattr(module, name, None), "_cache", None)
         index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
