@@ -27,6 +27,7 @@ from __future__ import annotations
 from PIL import Image, ImageFile
 
 from neural_memory.container import MAGIC, Metadata
+from neural_memory.images import pillow_metadata
 from neural_memory.options import LOSSLESS, NEAR_LOSSLESS, EncodeOptions
 
 FORMAT = "NMEM"
@@ -57,13 +58,7 @@ class NmemImageFile(ImageFile.ImageFile):
             self.info["near_lossless"] = info.near
         from neural_memory.api import read_metadata
 
-        metadata = read_metadata(self._nmem_data)
-        if metadata.icc:
-            self.info["icc_profile"] = metadata.icc
-        if metadata.exif:
-            self.info["exif"] = b"Exif\x00\x00" + metadata.exif
-        if metadata.xmp:
-            self.info["xmp"] = metadata.xmp
+        self.info.update(pillow_metadata(read_metadata(self._nmem_data)))
         self.tile = []
 
     def load(self):

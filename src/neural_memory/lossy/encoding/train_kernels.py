@@ -1007,9 +1007,11 @@ def _arm_rate_c(
     bits = 0.0
     for b in _run_parts(part, ARM_PARTS):
         bits += b
-    g_flat = np.zeros(flat.shape[0], np.float32)
-    if want:
+    if want:  # sum_rows writes every element
+        g_flat = np.empty(flat.shape[0], np.float32)
         nat.sum_rows(g_parts, g_flat, ARM_PARTS)
+    else:
+        g_flat = np.zeros(flat.shape[0], np.float32)
     gw0, gb0, gw1, gb1, gw2, gb2 = np.split(_in_order(outs), np.cumsum(sizes)[:-1])
     gw0, gw1, gw2 = gw0.reshape(n_ctx, a_n), gw1.reshape(a_n, a_n), gw2.reshape(a_n, 2)
     return bits, g_flat, [gw0.T, gb0, gw1.T, gb1, gw2.T, gb2]
