@@ -4,9 +4,9 @@ For every image: bpsp = 8 * payload bytes / (H * W * C) (engine payload, without
 container's few header bytes), the max absolute error after decoding (must be <= near),
 and encode/decode speed in KB of raw pixel data per second (single thread), both by wall
 clock and by the process's CPU time (the latter is what one core delivers when the machine
-is shared). The first image
-also pays numba's cache load; the very first run after a code change pays compilation, so the
-script warms the JIT up on a tiny image first.
+is shared). It runs the package's engine (C, native/src/lossless.c); a tiny image is coded
+first so that loading the library is not charged to the first image.
+(scripts/measure_native_lossless.py sets it beside the numba reference engine.)
 
     NUMBA_NUM_THREADS=1 PYTHONPATH=src python scripts/measure_lossless.py \\
         ../shared/data/kodak --near 0 [--limit N] [--no-decode] [--csv out.csv]

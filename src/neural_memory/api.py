@@ -170,7 +170,13 @@ def decode(
     ``data`` may also be the path of a ``.nmem`` file.
     """
     options = DecodeOptions(size=size, scale=scale, max_pixels=max_pixels)
-    container = unpack(_file_bytes(data))
+    return _decode_container(unpack(_file_bytes(data)), options, progress)
+
+
+def _decode_container(
+    container: Container, options: DecodeOptions, progress: Progress | None = None
+) -> np.ndarray:
+    """:func:`decode` of a parsed file (decode_file parses once for pixels and metadata)."""
     header = container.header
     limit = options.pixel_limit
     if header.width * header.height > limit:
@@ -392,9 +398,9 @@ def decode_file(
     source = Path(source)
     out = check_output_path(output, force=force, inputs=(source,))
     check_output_format(out)
-    data = read_nmem(source)
-    pixels = decode(data, size=options.size, scale=options.scale, max_pixels=options.max_pixels)
-    metadata = None if options.strip else unpack(data).metadata
+    container = unpack(read_nmem(source))
+    pixels = _decode_container(container, options)
+    metadata = None if options.strip else container.metadata
     if warn is not None and metadata is not None:
         reason = metadata_dropped(out, pixels, metadata)
         if reason:

@@ -30,7 +30,7 @@ from neural_memory.options import (
     MAX_PIXELS,
     PALETTE_OUTPUT_SUFFIXES,
 )
-from neural_memory.options import check_size as within_limits
+from neural_memory.png import check_size
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,6 @@ class ImageInfo:
     metadata: Metadata = field(default_factory=Metadata)
 
 
-_XMP_PNG_KEY = "XML:com.adobe.xmp"
 _TIFF_XMP_TAG = 700
 
 
@@ -53,7 +52,7 @@ def metadata_of(im) -> Metadata:
     """The ICC profile, EXIF and XMP of an open Pillow image (as its file holds them; EXIF
     orientation included, never applied)."""
     info = im.info
-    xmp = info.get("xmp") or info.get(_XMP_PNG_KEY)
+    xmp = info.get("xmp") or info.get(png.XMP_KEY)
     if xmp is None and hasattr(im, "tag_v2"):
         xmp = im.tag_v2.get(_TIFF_XMP_TAG)
     if isinstance(xmp, str):
@@ -104,14 +103,6 @@ def to_array(image) -> np.ndarray:
 def bit_depth_of(array: np.ndarray) -> int:
     """8 for uint8 arrays, 16 for uint16 arrays."""
     return 16 if array.dtype == np.uint16 else 8
-
-
-def check_size(width: int, height: int) -> None:
-    """Reject empty or absurdly large images before anything big is allocated."""
-    if width < 1 or height < 1:
-        raise ImageError(f"image is empty ({width}x{height})")
-    if not within_limits(width, height):
-        raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
 
 
 def load_image(path: str | os.PathLike, *, frame: int | None = None) -> np.ndarray:
@@ -374,7 +365,7 @@ def _format_keywords(suffix: str, metadata: Metadata, quality: int | None) -> di
         from PIL import PngImagePlugin
 
         info = PngImagePlugin.PngInfo()
-        info.add_itxt(_XMP_PNG_KEY, metadata.xmp.decode("utf-8", "replace"))
+        info.add_itxt(png.XMP_KEY, metadata.xmp.decode("utf-8", "replace"))
         keywords["pnginfo"] = info
     if suffix in (".tif", ".tiff") and metadata.xmp:
         keywords["tiffinfo"] = {_TIFF_XMP_TAG: metadata.xmp}

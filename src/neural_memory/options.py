@@ -63,11 +63,12 @@ MAX_PIXELS = 1 << 28  # 268 M pixels: far beyond 4096x4096, far below an absurd 
 #: decoder take gigabytes. The C library's NMEM_DEFAULT_MAX_PIXELS is the same number.
 DEFAULT_MAX_DECODE_PIXELS = 1 << 26
 
-#: Quality of a lossy output format (JPEG, WebP, AVIF) when decoding without
+#: Quality of a lossy output format (JPEG, AVIF) when decoding without
 #: ``decode -q / --quality``: high, because a decoded image is usually an end product (JPEG q95
 #: stays within a few levels of the pixels; Pillow's own default, 75, is 30+ levels off).
 DEFAULT_OUTPUT_QUALITY = 95
-#: Output formats that are lossy unless told otherwise, and those that keep a palette only.
+#: Output formats that can be lossy (``decode -q`` sets their quality; JPEG and AVIF are lossy
+#: without it, WebP is then written lossless), and those that keep a palette only.
 LOSSY_OUTPUT_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif")
 PALETTE_OUTPUT_SUFFIXES = (".gif",)
 

@@ -29,7 +29,8 @@ from neural_memory.options import MAX_PIXELS
 from neural_memory.options import check_size as within_limits
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_XMP_KEY = b"XML:com.adobe.xmp"
+#: the iTXt keyword of XMP packets in PNG (what Pillow and libpng read)
+XMP_KEY = "XML:com.adobe.xmp"
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
 _CRITICAL = (b"IHDR", b"PLTE", b"IDAT", b"IEND")
 # Adam7: (first column, first row, column step, row step) of each of the 7 passes
@@ -46,6 +47,15 @@ _IDAT_SIZE = 1 << 18  # bytes per IDAT chunk written (decoders stream them; size
 # bytes of rows filtered at once: the five candidate filterings and their costs take about
 # 20 times this, whatever the width
 _FILTER_BLOCK_BYTES = 1 << 20
+
+
+def check_size(width: int, height: int) -> None:
+    """Reject empty or absurdly large images before anything big is allocated (the one
+    owner of this message: images.py reads it from here)."""
+    if width < 1 or height < 1:
+        raise ImageError(f"image is empty ({width}x{height})")
+    if not within_limits(width, height):
+        raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
 
 
 def header(data: bytes) -> tuple[int, int, int, int, int] | None:
@@ -83,8 +93,7 @@ def read_png16(data: bytes) -> np.ndarray:
         raise ImageError(f"not a 16-bit PNG (bit depth {depth}, colour type {colour})")
     if width < 1 or height < 1 or compression or filtering or interlace > 1:
         raise ImageError("damaged PNG: invalid IHDR (size, compression, filter or interlace)")
-    if not within_limits(width, height):
-        raise ImageError(f"image is too large ({width}x{height}); the limit is {MAX_PIXELS} pixels")
+    check_size(width, height)
     channels = _CHANNELS[colour]
     passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
     shapes = [_pass_shape(width, height, p) for p in passes]
@@ -124,7 +133,7 @@ def png16_bytes(array: np.ndarray, metadata: Metadata | None = None, *, level: i
     if metadata.exif:
         out.append(_chunk(b"eXIf", metadata.exif))
     if metadata.xmp:
-        out.append(_chunk(b"iTXt", _XMP_KEY + b"\x00\x00\x00\x00\x00" + metadata.xmp))
+        out.append(_chunk(b"iTXt", XMP_KEY.encode() + b"\x00\x00\x00\x00\x00" + metadata.xmp))
     raw = np.ascontiguousarray(array.astype(">u2")).view(np.uint8).reshape(height, -1)
     compressor = zlib.compressobj(level)
     stream = []

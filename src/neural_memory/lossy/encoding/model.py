@@ -179,7 +179,7 @@ class CodecModel(nn.Module):
         grids = [y.detach().numpy() for y in ys]
         order = up.order
         l1, l2 = self.syn
-        w1 = l1.weight.detach().numpy()[:, order].copy()
+        w1 = l1.weight.detach().numpy()[:, order]  # fancy indexing: already a fresh array
         b1, w2, b2 = (t.detach().numpy() for t in (l1.bias, l2.weight, l2.bias))
         target = target_hw.numpy()
         want = backward_scale is not None
