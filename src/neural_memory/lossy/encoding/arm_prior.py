@@ -54,9 +54,58 @@ def set_arm(arm, vec: np.ndarray) -> bool:
     return True
 
 
+def embed_arm(arm, vec: np.ndarray, width: int) -> bool:
+    """Copy a prior of hidden width ``width`` (three nn.Linear layers) into the top-left
+    corner of a wider ``arm``; the extra hidden units keep their random input weights but
+    their outgoing weights are zeroed, so the wider ARM computes exactly what the prior does
+    and its gradients still reach every new weight. Returns whether it did.
+
+    >>> import torch
+    >>> small = [torch.nn.Linear(3, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)]
+    >>> big = [torch.nn.Linear(3, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 2)]
+    >>> embed_arm(big, arm_vector(small), 2)
+    True
+    >>> x = torch.randn(5, 3)
+    >>> def run(net):
+    ...     return net[2](torch.relu(net[1](torch.relu(net[0](x)))))
+    >>> bool(torch.allclose(run(small), run(big)))
+    True
+    """
+    import torch
+
+    l0, l1, l2 = arm
+    n_ctx, a = l0.in_features, l0.out_features
+    n_out = l2.out_features
+    shapes = [(width, n_ctx), (width,), (width, width), (width,), (n_out, width), (n_out,)]
+    if a < width or vec.shape != (sum(int(np.prod(s)) for s in shapes),):
+        return False
+    parts, k = [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        parts.append(torch.from_numpy(np.ascontiguousarray(vec[k : k + n])).reshape(s))
+        k += n
+    w0, b0, w1, b1, w2, b2 = parts
+    with torch.no_grad():
+        l0.weight[:width] = w0
+        l0.bias[:width] = b0
+        l1.weight[:, width:] = 0.0  # new first-layer units do not reach the second layer
+        l1.weight[:width, :width] = w1
+        l1.bias[:width] = b1
+        l2.weight.zero_()  # nor do new second-layer units reach the output
+        l2.weight[:, :width] = w2
+        l2.bias.copy_(b2)
+    return True
+
+
+#: hidden width of the shipped prior
+PRIOR_WIDTH = 16
+
+
 def load_arm_prior(arm, path: Path = PRIOR_PATH) -> bool:
-    """Start ``arm`` from the shipped prior when it exists and fits (a model with another ARM
-    width keeps its default initialisation); returns whether it did."""
+    """Start ``arm`` from the shipped prior when it exists and fits, or embedded in a wider
+    ARM (:func:`embed_arm`; a narrower one keeps its default initialisation); returns
+    whether it did."""
     if not path.exists():
         return False
-    return set_arm(arm, np.load(path))
+    vec = np.load(path)
+    return set_arm(arm, vec) or embed_arm(arm, vec, PRIOR_WIDTH)
