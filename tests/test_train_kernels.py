@@ -152,6 +152,22 @@ def test_c_synthesis_matches_numba(backend, g_n, n, h_n, c_n):
 
 @needs_c
 @pytest.mark.parametrize("backend", C_BACKENDS)
+@pytest.mark.parametrize("t", [0.35, 0.08])
+@pytest.mark.parametrize("n", [1, 7, 8, 29, 4096])
+def test_c_proxy_matches_float64(backend, t, n):
+    """The C rounding proxy and its derivative against the torch formula in float64 (all
+    lengths: whole vectors and the scalar tail), latents far from 0 included."""
+    gen = torch.Generator().manual_seed(n)
+    y = (torch.randn(n, generator=gen) * 30).double()  # float32 values, float64 arithmetic
+    noise = (torch.randn(n, generator=gen) * 0.2).double()
+    ref_p, ref_d = train_mod.proxy_and_derivative(y, noise, t)
+    p, d = tk.proxy_c(y.float().numpy(), noise.float().numpy(), t, backend=backend)
+    np.testing.assert_allclose(p, ref_p.numpy(), rtol=0, atol=5e-5)
+    np.testing.assert_allclose(d, ref_d.numpy(), rtol=2e-3, atol=1e-5)
+
+
+@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
 @pytest.mark.parametrize("a_n", [16, 12, 32])
 @pytest.mark.parametrize("scale", [0.01, 0.0])
 def test_c_rate_matches_numba(backend, a_n, scale):

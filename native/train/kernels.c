@@ -139,8 +139,20 @@ static void scatter_c(float *F, int64_t at, int64_t s, int lo, int hi, const flo
     for (int i = lo; i < hi; i++) F[at + s * i] += G[i];
 }
 
-const nm_ops nm_ops_generic = {dense_c,   outer_c,  backout_c, sq_error_c,
-                               laplace_c, rowsum_c, gather_c,  scatter_c};
+void nm_proxy_c(const float *Y, const float *N, int64_t n, float t, float *P, float *D) {
+    const float inv_t = 1.0f / t, k = 0.5f / tanhf(0.5f / t), kt = k * inv_t;
+    for (int64_t i = 0; i < n; i++) {
+        const float m = floorf(Y[i]) + 0.5f, a = (Y[i] - m) * inv_t, th = tanhf(a);
+        const float z = m + k * th + N[i];
+        const float m2 = floorf(z) + 0.5f, a2 = (z - m2) * inv_t, th2 = tanhf(a2);
+        const float c1 = coshf(a), c2 = coshf(a2); /* 1 - tanh^2 = 1 / cosh^2, no cancellation */
+        P[i] = m2 + k * th2;
+        D[i] = kt / (c1 * c1) * (kt / (c2 * c2));
+    }
+}
+
+const nm_ops nm_ops_generic = {dense_c,  outer_c,  backout_c, sq_error_c, laplace_c,
+                               rowsum_c, gather_c, scatter_c, nm_proxy_c};
 
 int nm_isa(void) {
 #if defined(NM_HAVE_AVX2)

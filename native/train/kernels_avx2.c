@@ -11,6 +11,7 @@
 #if defined(NM_HAVE_AVX2)
 
 #include <immintrin.h>
+#include <math.h>
 
 #define AVX2_FN static __attribute__((target("avx2,fma")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
@@ -351,8 +352,38 @@ AVX2_FN void scatter_avx2(float *F, int64_t at, int64_t s, int lo, int hi, const
     for (; i < hi; i++) F[at + s * i] += G[i];
 }
 
-const nm_ops nm_ops_avx2 = {dense_avx2,   outer_avx2,  backout_avx2, sq_error_avx2,
-                            laplace_avx2, rowsum_avx2, gather_avx2,  scatter_avx2};
+/* ---- the rounding proxy: with e = exp(2a), tanh(a) = 1 - 2 / (e + 1) and 1 - tanh(a)^2 =
+ * 4e / (e + 1)^2 (no cancellation where tanh is near +-1); |a| <= 0.5 / t ------------------- */
+
+AVX2_INLINE __m256 tanh_sech2(__m256 a, __m256 *sech2) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 e = exp256(_mm256_add_ps(a, a));
+    const __m256 r = _mm256_div_ps(one, _mm256_add_ps(e, one));
+    *sech2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(4.0f), e), _mm256_mul_ps(r, r));
+    return _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), r, one);
+}
+
+AVX2_FN void proxy_avx2(const float *Y, const float *N, int64_t n, float t, float *P, float *D) {
+    const float k_s = 0.5f / tanhf(0.5f / t);
+    const __m256 inv_t = _mm256_set1_ps(1.0f / t), k = _mm256_set1_ps(k_s);
+    const __m256 kt = _mm256_set1_ps(k_s / t), half = _mm256_set1_ps(0.5f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 s1, s2;
+        const __m256 y = _mm256_loadu_ps(Y + i);
+        const __m256 m = _mm256_add_ps(_mm256_floor_ps(y), half);
+        const __m256 th = tanh_sech2(_mm256_mul_ps(_mm256_sub_ps(y, m), inv_t), &s1);
+        const __m256 z = _mm256_add_ps(_mm256_fmadd_ps(k, th, m), _mm256_loadu_ps(N + i));
+        const __m256 m2 = _mm256_add_ps(_mm256_floor_ps(z), half);
+        const __m256 th2 = tanh_sech2(_mm256_mul_ps(_mm256_sub_ps(z, m2), inv_t), &s2);
+        _mm256_storeu_ps(P + i, _mm256_fmadd_ps(k, th2, m2));
+        _mm256_storeu_ps(D + i, _mm256_mul_ps(_mm256_mul_ps(s1, kt), _mm256_mul_ps(s2, kt)));
+    }
+    if (i < n) nm_proxy_c(Y + i, N + i, n - i, t, P + i, D + i); /* the last few values */
+}
+
+const nm_ops nm_ops_avx2 = {dense_avx2,  outer_avx2,   backout_avx2, sq_error_avx2, laplace_avx2,
+                            rowsum_avx2, gather_avx2, scatter_avx2, proxy_avx2};
 
 #else
 typedef int nm_no_avx2; /* ISO C forbids an empty translation unit */

@@ -213,6 +213,39 @@ fail:
     return NULL;
 }
 
+/* proxy(y, noise, p, d, t, cap): the rounding proxy and its derivative of n float32 values */
+static PyObject *proxy(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *o_y, *o_noise, *o_p, *o_d;
+    float t;
+    int cap;
+    if (!PyArg_ParseTuple(args, "OOOOfi", &o_y, &o_noise, &o_p, &o_d, &t, &cap)) return NULL;
+    Py_buffer probe;
+    if (PyObject_GetBuffer(o_y, &probe, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    const Py_ssize_t n = probe.len / 4;
+    PyBuffer_Release(&probe);
+    if (!(t > 0.0f)) {
+        PyErr_SetString(PyExc_ValueError, "proxy: t must be > 0");
+        return NULL;
+    }
+    bufset bs = {.n = 0};
+    const float *y, *noise;
+    float *p, *d;
+    GET(y, const float *, o_y, 'f', n, 0)
+    GET(noise, const float *, o_noise, 'f', n, 0)
+    GET(p, float *, o_p, 'f', n, 1)
+    GET(d, float *, o_d, 'f', n, 1)
+    const nm_ops *ops = nm_ops_select(cap);
+    Py_BEGIN_ALLOW_THREADS
+    ops->proxy(y, noise, (int64_t)n, t, p, d);
+    Py_END_ALLOW_THREADS
+    release_all(&bs);
+    Py_RETURN_NONE;
+fail:
+    release_all(&bs);
+    return NULL;
+}
+
 static Py_ssize_t n_items(PyObject *obj, Py_ssize_t item) {
     Py_buffer probe;
     if (PyObject_GetBuffer(obj, &probe, PyBUF_C_CONTIGUOUS) < 0) return -1;
@@ -436,6 +469,9 @@ static PyMethodDef methods[] = {
      "blk1, band_lo, scale, want_grad, cap) -> sse of pixel blocks [blk0, blk1) of the features "
      "the upsampler gives at `rows`; weight gradients into out, feature gradients added into "
      "g_coarse (rows with slot -1), edge (the others) and g_lvl0"},
+    {"proxy", proxy, METH_VARARGS,
+     "proxy(y, noise, p, d, t, cap): p = sr(sr(y) + noise), d = dp/dy with the soft rounding sr "
+     "at temperature t > 0 (train.proxy_and_derivative), float32 arrays of one size"},
     {"simd", simd, METH_NOARGS, "the instruction set the kernels use on this CPU"},
     {NULL, NULL, 0, NULL},
 };

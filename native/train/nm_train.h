@@ -19,7 +19,7 @@
 
 /* Version of the Python-facing calls (module.c): train_kernels.py ignores a build whose
  * version differs (a stale in-place build) and falls back to numba. */
-#define NM_TRAIN_API 3
+#define NM_TRAIN_API 4
 
 #define NM_SYN_BLOCK 192 /* pixels per synthesis block: 24 vectors of 8 */
 #define NM_ARM_CHUNK 96  /* positions per ARM chunk: 12 vectors of 8 */
@@ -53,6 +53,10 @@ typedef struct {
     void (*gather)(const float *F, int64_t at, int64_t s, int lo, int hi, int n, float *D);
     /* F[at + s * i] += G[i] for lo <= i < hi (its adjoint). */
     void (*scatter)(float *F, int64_t at, int64_t s, int lo, int hi, const float *G);
+    /* The training proxy of rounding for n values (train.proxy_and_derivative): P = sr(sr(Y) +
+     * N), D = dP/dY, where sr(x) = m + k tanh((x - m) / t), m = floor(x) + 0.5 and
+     * k = 1 / (2 tanh(0.5 / t)); t > 0. */
+    void (*proxy)(const float *Y, const float *N, int64_t n, float t, float *P, float *D);
 } nm_ops;
 
 extern const nm_ops nm_ops_generic;
@@ -69,6 +73,8 @@ void nm_train_init(void); /* once, before any kernel runs (builds the AVX-512 ta
 /* The best building blocks for this CPU: at most `cap` (NM_ISA_*), 0 = no cap. */
 enum { NM_ISA_GENERIC = 1, NM_ISA_AVX2 = 2, NM_ISA_AVX512 = 3 };
 const nm_ops *nm_ops_select(int cap);
+/* The generic proxy (the AVX2 one uses it for the last n % 8 values). */
+void nm_proxy_c(const float *Y, const float *N, int64_t n, float t, float *P, float *D);
 int nm_isa(void); /* the best NM_ISA_* this CPU runs */
 
 typedef struct {
