@@ -44,7 +44,7 @@ from neural_memory.lossy.decoding.bitstream import ArchConfig
 from neural_memory.lossy.encoding import train_kernels as tk
 from neural_memory.lossy.encoding.heap import retained_heap
 from neural_memory.lossy.encoding.model import LOGB_MAX, LOGB_MIN, CodecModel, lattice_phases
-from neural_memory.lossy.encoding.presets import grids
+from neural_memory.lossy.encoding.presets import ARM_HIDDEN, SYN_HIDDEN, grids
 from neural_memory.lossy.encoding.train import TrainConfig, train
 
 BACKENDS = ("numba", "c-avx2", "c")  # c: the best ISA of this CPU (AVX-512 here)
@@ -84,9 +84,11 @@ def some_steps(model: CodecModel, target: torch.Tensor, steps: int) -> None:
     train(model, target.reshape(3, -1), 1e-3, TrainConfig(steps=steps, row_frac_until=0.0))
 
 
-def make_model(h: int, w: int) -> CodecModel:
+def make_model(
+    h: int, w: int, arm_hidden: int = ARM_HIDDEN, syn_hidden: int = SYN_HIDDEN
+) -> CodecModel:
     torch.manual_seed(0)
-    model = CodecModel(h, w, ArchConfig(grids(3), 16, (24,), 3))
+    model = CodecModel(h, w, ArchConfig(grids(3), arm_hidden, (syn_hidden,), 3))
     with torch.no_grad():
         for y in model.latents:
             y.normal_(0, 2.0)
@@ -111,7 +113,9 @@ def _unfused_rows(
     return sse, grads
 
 
-def c_vs_numba_up(h: int, w: int, target: torch.Tensor, steps: int, rounds: int) -> dict:
+def c_vs_numba_up(
+    h: int, w: int, target: torch.Tensor, steps: int, rounds: int, widths: tuple[int, int]
+) -> dict:
     """Step times (best of ``rounds``, alternating) of the C kernels with the C upsampler
     and with the numba one (the step before it moved to C)."""
     cap, rows_fn, backend = tk._up_cap, tk.synth_sse_rows, tk.BACKEND
@@ -120,7 +124,7 @@ def c_vs_numba_up(h: int, w: int, target: torch.Tensor, steps: int, rounds: int)
         "numba_up": (lambda b: None, _unfused_rows),
     }
     best = {k: (float("inf"), 0.0) for k in variants}
-    models = {k: make_model(h, w) for k in variants}
+    models = {k: make_model(h, w, *widths) for k in variants}
     try:
         tk.BACKEND = "c"
         with retained_heap():
@@ -147,11 +151,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="steps per timed training run")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", help="append the figures to this JSON-lines file")
+    ap.add_argument("--arm-hidden", type=int, default=ARM_HIDDEN, help="default: the presets'")
+    ap.add_argument("--syn-hidden", type=int, default=SYN_HIDDEN, help="default: the presets'")
     args = ap.parse_args()
     img = np.asarray(Image.open(args.image).convert("RGB"), np.float32) / 255.0
     h, w = img.shape[:2]
     target = torch.from_numpy(img.transpose(2, 0, 1).copy())
-    model = make_model(h, w)
+    widths = (args.arm_hidden, args.syn_hidden)
+    model = make_model(h, w, *widths)
     ys = [y.detach().numpy() for y in model.latents]
 
     # synthesis inputs: the features of all rows
@@ -205,7 +212,7 @@ def main() -> None:
         setattr(tk, name, counting)
     cfg = TrainConfig(steps=1, row_frac_until=0.0)
     tk_backend, tk.BACKEND = tk.BACKEND, "numba"  # the C upsampler does not call them
-    train(make_model(h, w), target.reshape(3, -1), 1e-3, cfg)
+    train(make_model(h, w, *widths), target.reshape(3, -1), 1e-3, cfg)
     tk.BACKEND = tk_backend
     for name, fn in wrapped.items():
         setattr(tk, name, fn)
@@ -229,7 +236,7 @@ def main() -> None:
             ta = timed(run_arm(be), args.repeat)
             ta_cpu = timed.cpu
             tk_backend, tk.BACKEND = tk.BACKEND, be
-            m = make_model(h, w)
+            m = make_model(h, w, *widths)
             with retained_heap():  # as the encoder trains (see heap.py)
                 train(m, target.reshape(3, -1), 1e-3, TrainConfig(steps=2, row_frac_until=0.0))
                 tstep = timed(lambda m=m: some_steps(m, target, args.steps), 3) / args.steps
@@ -247,7 +254,9 @@ def main() -> None:
                 "step_gflops": step_gflop / tstep,
             }
         if tk._train_native is not None:  # before/after the C upsampler, alternately
-            res[f"c_vs_numba_up_{n_thr}t"] = c_vs_numba_up(h, w, target, args.steps, args.repeat)
+            res[f"c_vs_numba_up_{n_thr}t"] = c_vs_numba_up(
+                h, w, target, args.steps, args.repeat, widths
+            )
     ceiling = res.get("sgemm_gflops_2t")
     lines = [
         f"{res['image']} {w}x{h}, simd={res['cpu_simd']}; GFLOP: synthesis "

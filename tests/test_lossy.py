@@ -218,20 +218,34 @@ def test_blockwise_distortion_matches_whole_image(subset):
 
 
 def test_arm_prior_ships_and_fits_the_presets():
-    """The shipped ARM prior must load into the ARM of every preset (grey and colour), and
-    starting from it must change nothing in the bitstream format."""
-    pytest.importorskip("torch")
-    from neural_memory.lossy.encoding.arm_prior import PRIOR_PATH, arm_vector, load_arm_prior
+    """The shipped ARM prior must load into the ARM of every preset (grey and colour), exactly
+    or embedded in a wider ARM that computes the same outputs, and starting from it must
+    change nothing in the bitstream format."""
+    import dataclasses
+
+    torch = pytest.importorskip("torch")
+    from neural_memory.lossy.decoding.arm import N_CTX
+    from neural_memory.lossy.encoding.arm_prior import (
+        PRIOR_PATH,
+        PRIOR_WIDTH,
+        arm_vector,
+        load_arm_prior,
+    )
     from neural_memory.lossy.encoding.model import CodecModel
     from neural_memory.lossy.encoding.presets import preset
 
     assert PRIOR_PATH.is_file()
+    contexts = torch.randn(64, N_CTX) * 3
     for channels in (1, 3):
         arch, tcfg = preset("default", channels)
         assert tcfg.arm_prior
         model = CodecModel(8, 8, arch)
         assert load_arm_prior(model.arm)
-        np.testing.assert_array_equal(arm_vector(model.arm), np.load(PRIOR_PATH))
+        exact = CodecModel(8, 8, dataclasses.replace(arch, arm_hidden=PRIOR_WIDTH))
+        assert load_arm_prior(exact.arm)
+        np.testing.assert_array_equal(arm_vector(exact.arm), np.load(PRIOR_PATH))
+        for a, b in zip(model.arm_forward(contexts), exact.arm_forward(contexts), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_output_layer_refit_recovers_the_generating_layer():
