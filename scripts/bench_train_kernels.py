@@ -44,7 +44,7 @@ from neural_memory.lossy.decoding.bitstream import ArchConfig
 from neural_memory.lossy.encoding import train_kernels as tk
 from neural_memory.lossy.encoding.heap import retained_heap
 from neural_memory.lossy.encoding.model import LOGB_MAX, LOGB_MIN, CodecModel, lattice_phases
-from neural_memory.lossy.encoding.presets import ARM_HIDDEN, SYN_HIDDEN, grids
+from neural_memory.lossy.encoding.presets import grids, widths
 from neural_memory.lossy.encoding.train import TrainConfig, train
 
 BACKENDS = ("numba", "c-avx2", "c")  # c: the best ISA of this CPU (AVX-512 here)
@@ -84,9 +84,7 @@ def some_steps(model: CodecModel, target: torch.Tensor, steps: int) -> None:
     train(model, target.reshape(3, -1), 1e-3, TrainConfig(steps=steps, row_frac_until=0.0))
 
 
-def make_model(
-    h: int, w: int, arm_hidden: int = ARM_HIDDEN, syn_hidden: int = SYN_HIDDEN
-) -> CodecModel:
+def make_model(h: int, w: int, arm_hidden: int, syn_hidden: int) -> CodecModel:
     torch.manual_seed(0)
     model = CodecModel(h, w, ArchConfig(grids(3), arm_hidden, (syn_hidden,), 3))
     with torch.no_grad():
@@ -114,7 +112,7 @@ def _unfused_rows(
 
 
 def c_vs_numba_up(
-    h: int, w: int, target: torch.Tensor, steps: int, rounds: int, widths: tuple[int, int]
+    h: int, w: int, target: torch.Tensor, steps: int, rounds: int, arch_widths: tuple[int, int]
 ) -> dict:
     """Step times (best of ``rounds``, alternating) of the C kernels with the C upsampler
     and with the numba one (the step before it moved to C)."""
@@ -124,7 +122,7 @@ def c_vs_numba_up(
         "numba_up": (lambda b: None, _unfused_rows),
     }
     best = {k: (float("inf"), 0.0) for k in variants}
-    models = {k: make_model(h, w, *widths) for k in variants}
+    models = {k: make_model(h, w, *arch_widths) for k in variants}
     try:
         tk.BACKEND = "c"
         with retained_heap():
@@ -151,14 +149,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="steps per timed training run")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", help="append the figures to this JSON-lines file")
-    ap.add_argument("--arm-hidden", type=int, default=ARM_HIDDEN, help="default: the presets'")
-    ap.add_argument("--syn-hidden", type=int, default=SYN_HIDDEN, help="default: the presets'")
+    ap.add_argument("--arm-hidden", type=int, help="default: the presets' for the image")
+    ap.add_argument("--syn-hidden", type=int, help="default: the presets' for the image")
     args = ap.parse_args()
     img = np.asarray(Image.open(args.image).convert("RGB"), np.float32) / 255.0
     h, w = img.shape[:2]
     target = torch.from_numpy(img.transpose(2, 0, 1).copy())
-    widths = (args.arm_hidden, args.syn_hidden)
-    model = make_model(h, w, *widths)
+    syn_default, arm_default = widths(h * w)
+    widths_hw = (args.arm_hidden or arm_default, args.syn_hidden or syn_default)
+    model = make_model(h, w, *widths_hw)
     ys = [y.detach().numpy() for y in model.latents]
 
     # synthesis inputs: the features of all rows
@@ -212,7 +211,7 @@ def main() -> None:
         setattr(tk, name, counting)
     cfg = TrainConfig(steps=1, row_frac_until=0.0)
     tk_backend, tk.BACKEND = tk.BACKEND, "numba"  # the C upsampler does not call them
-    train(make_model(h, w, *widths), target.reshape(3, -1), 1e-3, cfg)
+    train(make_model(h, w, *widths_hw), target.reshape(3, -1), 1e-3, cfg)
     tk.BACKEND = tk_backend
     for name, fn in wrapped.items():
         setattr(tk, name, fn)
@@ -236,7 +235,7 @@ def main() -> None:
             ta = timed(run_arm(be), args.repeat)
             ta_cpu = timed.cpu
             tk_backend, tk.BACKEND = tk.BACKEND, be
-            m = make_model(h, w, *widths)
+            m = make_model(h, w, *widths_hw)
             with retained_heap():  # as the encoder trains (see heap.py)
                 train(m, target.reshape(3, -1), 1e-3, TrainConfig(steps=2, row_frac_until=0.0))
                 tstep = timed(lambda m=m: some_steps(m, target, args.steps), 3) / args.steps
@@ -255,7 +254,7 @@ def main() -> None:
             }
         if tk._train_native is not None:  # before/after the C upsampler, alternately
             res[f"c_vs_numba_up_{n_thr}t"] = c_vs_numba_up(
-                h, w, target, args.steps, args.repeat, widths
+                h, w, target, args.steps, args.repeat, widths_hw
             )
     ceiling = res.get("sgemm_gflops_2t")
     lines = [

@@ -103,11 +103,12 @@ def _convert(value: str, current: object) -> object:
     return type(current)(value)
 
 
-def configure(steps: int, overrides: dict[str, str]):
-    """The default preset's configurations with ``steps`` and the overrides applied."""
+def configure(steps: int, overrides: dict[str, str], pixels: int | None = None):
+    """The default preset's configurations for an image of ``pixels`` pixels with ``steps``
+    and the overrides applied."""
     from neural_memory.lossy.encoding.presets import preset
 
-    arch, tcfg = preset("default", 3)
+    arch, tcfg = preset("default", 3, pixels=pixels)
     t_fields = {f.name for f in dataclasses.fields(tcfg)}
     a_fields = {f.name for f in dataclasses.fields(arch)}
     t_changes: dict[str, object] = {"steps": steps}
@@ -128,8 +129,8 @@ def encode_ours(img: np.ndarray, lmbda: float, steps: int, overrides: dict[str, 
     from neural_memory.lossy.encoding.encoder import fit
     from neural_memory.lossy.encoding.heap import retained_heap
 
-    arch, tcfg = configure(steps, overrides)
     h, w, c = img.shape
+    arch, tcfg = configure(steps, overrides, h * w)
     t0 = time.perf_counter()
     with retained_heap():
         payload = fit(img, arch, tcfg, lmbda)

@@ -33,10 +33,12 @@ MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 
 #: Lossy presets and the training steps each runs (the presets differ in training length
 #: only; lossy/encoding/presets.py builds the model and schedule from these).
-#: ``default`` fills issue 15's budget of 120 s per Kodak image (768 x 512, both threads, quiet
-#: machine): 3000 steps took 81 s (kodim01) and 94 s (kodim23) on 2026-12-05, and reach
-#: +21.7 % vs AVIF s1 on the time-to-quality set against +25.1 % at 1500 steps.
-PRESET_STEPS = {"fast": 300, "default": 3000, "slow": 6000}
+#: ``default`` fits issue 15's budget of 120 s per Kodak image (768 x 512, both threads, quiet
+#: machine): with the wider networks of 2026-12-05 (synthesis 48, ARM 24) a step costs ~1.25x
+#: the old one, and 3000 steps took 112-148 s (kodim01, kodim23) as the VM's speed varied
+#: (sgemm 331-421 GFLOP/s), 2500 steps 119-147 s in its slow state. ``slow`` fills the
+#: 15-minute budget the same way: 12000 steps at 36-43 ms are 7-9 minutes.
+PRESET_STEPS = {"fast": 300, "default": 2500, "slow": 12000}
 PRESETS = tuple(PRESET_STEPS)
 DEFAULT_PRESET = "default"
 #: cjxl-style ``-e / --effort 1-10`` -> preset: 1-3 fast, 4-7 default, 8-10 slow.

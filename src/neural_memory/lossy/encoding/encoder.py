@@ -152,7 +152,8 @@ def encode_lossy(
         raise ImageError("lossy encoder needs an (H, W, 1|3) uint8 array")
     if options.device != "cpu" and not torch.cuda.is_available():
         raise MissingDependencyError(f"device {options.device!r} is not available")
-    arch, tcfg = preset(options.preset, image.shape[2], options.steps)
+    h, w, c = image.shape
+    arch, tcfg = preset(options.preset, c, options.steps, pixels=h * w)
     rt = None
     if options.rate_lmbda is not None:
         lmbda = options.rate_lmbda

@@ -19,14 +19,28 @@ def initial_lmbda(target_bpp: float | None, target_psnr: float | None) -> float:
     return DEFAULT_LMBDA
 
 
-# Network widths. On whole Kodak images (kodim07 + kodim23, 1500 steps, time-to-quality
-# --full) synthesis 24 -> 48 hidden units took the BD-rate against AVIF s1 from +30.1 % to
-# +22.7 % (64: +22.2 %), and the ARM 16 -> 24 to +22.0 %, for 2-7 % more time per step
-# (2 threads, kodim23: 31.1 / 31.6 / 33.3 ms). The quick set's 256x256 crops had ranked
-# wider networks worse (32 units +1.9 points at 850 steps): a crop pays ~6x more, relative
-# to its size, for the weights.
-SYN_HIDDEN = 48
-ARM_HIDDEN = 24
+# Network widths, by image size: the networks' weights are stored in the file, so a small
+# image cannot pay for wide ones. On whole Kodak images (393,216 pixels; kodim07 + kodim23,
+# 1500 steps, time-to-quality --full) synthesis 24 -> 48 hidden units took the BD-rate
+# against AVIF s1 from +30.1 % to +22.7 % (64: +22.2 %) and the ARM 16 -> 24 to +22.0 %, for
+# 1.2-1.3x the step time; on 256x256 crops (65,536 pixels, the quick set) 32 synthesis units
+# had been 1.9 points worse than 24, and on a 24x32 image the wide networks made files
+# larger at every rate. The switch sits between the two sizes measured (not tuned).
+WIDE_FROM_PIXELS = 160_000
+SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
+ARM_HIDDEN = (16, 24)
+
+
+def widths(pixels: int | None) -> tuple[int, int]:
+    """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels (None:
+    a large image).
+
+    >>> widths(768 * 512), widths(256 * 256)
+    ((48, 24), (24, 16))
+    """
+    wide = pixels is None or pixels >= WIDE_FROM_PIXELS
+    return SYN_HIDDEN[wide], ARM_HIDDEN[wide]
+
 
 LUMA = (0, 1, 2, 3, 4, 5, 6)
 CHROMA = (2, 3, 4, 5, 6)
@@ -39,18 +53,18 @@ def grids(channels: int) -> tuple[int, ...]:
     return LUMA + CHROMA * (channels - 1)
 
 
-def preset(name: str, channels: int, steps: int | None = None) -> tuple[ArchConfig, TrainConfig]:
-    """The model and schedule of a preset (names and step counts: options.PRESET_STEPS);
-    ``steps`` overrides the preset's training length.
+def preset(
+    name: str, channels: int, steps: int | None = None, pixels: int | None = None
+) -> tuple[ArchConfig, TrainConfig]:
+    """The model and schedule of a preset (names and step counts: options.PRESET_STEPS) for
+    an image of ``pixels`` pixels (the network widths: :func:`widths`); ``steps`` overrides
+    the preset's training length.
 
-    Presets differ in training length only: with the current schedule more steps keep
-    paying (Kodak crops, mean BD-rate vs WebP: 600 steps +0.9 %, 1200 steps -5.5 %), while
-    larger networks did not (their weights cost more than they gain at these step counts).
-    ``default`` is sized for the 120 s budget on a 2-core CPU: 3000 steps (C training
-    kernels and upsampler, OMP_WAIT_POLICY=PASSIVE) took 81 s (kodim01) and 94 s (kodim23)
-    for the whole `neural-memory encode` on 2 threads of a quiet machine (2026-12-05; 1500
-    steps took 52 s); on the time-to-quality set 3000 steps are +21.7 % against AVIF s1,
-    1500 steps +25.1 %, 850 steps +29.5 %. ``slow`` (2x the steps) for at most
-    15 minutes: 6000 steps of older kernels took 5-11 min per Kodak image."""
-    arch = ArchConfig(grids(channels), ARM_HIDDEN, (SYN_HIDDEN,), channels)
+    Presets differ in training length only: more steps keep paying (whole kodim07 + kodim23,
+    BD-rate vs AVIF s1: 1500 steps +22.0 %, 3000 steps +15.2 %). ``default`` is sized for
+    the 120 s budget on a 2-core CPU and ``slow`` for 15 minutes (the step counts and their
+    measured times: options.PRESET_STEPS); the widths: :func:`widths`.
+    """
+    syn_hidden, arm_hidden = widths(pixels)
+    arch = ArchConfig(grids(channels), arm_hidden, (syn_hidden,), channels)
     return arch, TrainConfig(steps=PRESET_STEPS[name] if steps is None else steps)
