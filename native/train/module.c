@@ -213,6 +213,14 @@ fail:
     return NULL;
 }
 
+static Py_ssize_t n_items(PyObject *obj, Py_ssize_t item) {
+    Py_buffer probe;
+    if (PyObject_GetBuffer(obj, &probe, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    const Py_ssize_t n = probe.len / item;
+    PyBuffer_Release(&probe);
+    return n;
+}
+
 /* proxy(y, noise, p, d, t, cap): the rounding proxy and its derivative of n float32 values */
 static PyObject *proxy(PyObject *self, PyObject *args) {
     (void)self;
@@ -220,10 +228,8 @@ static PyObject *proxy(PyObject *self, PyObject *args) {
     float t;
     int cap;
     if (!PyArg_ParseTuple(args, "OOOOfi", &o_y, &o_noise, &o_p, &o_d, &t, &cap)) return NULL;
-    Py_buffer probe;
-    if (PyObject_GetBuffer(o_y, &probe, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    const Py_ssize_t n = probe.len / 4;
-    PyBuffer_Release(&probe);
+    const Py_ssize_t n = n_items(o_y, 4);
+    if (n < 0) return NULL;
     if (!(t > 0.0f)) {
         PyErr_SetString(PyExc_ValueError, "proxy: t must be > 0");
         return NULL;
@@ -244,14 +250,6 @@ static PyObject *proxy(PyObject *self, PyObject *args) {
 fail:
     release_all(&bs);
     return NULL;
-}
-
-static Py_ssize_t n_items(PyObject *obj, Py_ssize_t item) {
-    Py_buffer probe;
-    if (PyObject_GetBuffer(obj, &probe, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    const Py_ssize_t n = probe.len / item;
-    PyBuffer_Release(&probe);
-    return n;
 }
 
 /* up_coarse / up_coarse_adjoint: one grid of level >= 1 (see nm_train.h). */

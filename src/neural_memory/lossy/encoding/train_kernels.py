@@ -934,7 +934,8 @@ def proxy_c(
 
 
 def _up_cap(backend: str | None) -> int | None:
-    """The ISA cap of the C upsampler for ``backend`` (default BACKEND), None for numba."""
+    """The ISA cap of the C kernels the module calls directly (upsampler, rounding proxy) for
+    ``backend`` (default BACKEND), None for numba."""
     backend = backend or BACKEND
     return None if backend == "numba" else _CAPS[backend]
 
