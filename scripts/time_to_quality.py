@@ -103,12 +103,12 @@ def _convert(value: str, current: object) -> object:
     return type(current)(value)
 
 
-def configure(steps: int, overrides: dict[str, str], pixels: int | None = None):
+def configure(steps: int, overrides: dict[str, str], pixels: int):
     """The default preset's configurations for an image of ``pixels`` pixels with ``steps``
     and the overrides applied."""
     from neural_memory.lossy.encoding.presets import preset
 
-    arch, tcfg = preset("default", 3, pixels=pixels)
+    arch, tcfg = preset("default", 3, pixels)
     t_fields = {f.name for f in dataclasses.fields(tcfg)}
     a_fields = {f.name for f in dataclasses.fields(arch)}
     t_changes: dict[str, object] = {"steps": steps}

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from neural_memory.atomic import write_atomic
-from neural_memory.lossy.encoding.arm_prior import arm_vector
+from neural_memory.lossy.encoding.arm_prior import PRIOR_WIDTH, arm_vector
 from neural_memory.lossy.encoding.encoder import train_model
 from neural_memory.lossy.encoding.heap import retained_heap
 from neural_memory.lossy.encoding.presets import preset
@@ -49,7 +49,10 @@ def main() -> None:
     paths = sorted(args.folder.glob("*.png"))
     if not paths:
         raise SystemExit(f"no PNG files in {args.folder}")
-    arch, tcfg = preset("default", 3)
+    # the prior's ARM width is arm_prior.PRIOR_WIDTH whatever the presets use: a wider ARM
+    # starts from it embedded (arm_prior.embed_arm), a narrower one could not
+    arch, tcfg = preset("default", 3, args.crop * args.crop)
+    arch = dataclasses.replace(arch, arm_hidden=PRIOR_WIDTH)
     tcfg = dataclasses.replace(tcfg, steps=args.steps, arm_prior=False)
     vec = None
     with retained_heap():

@@ -237,7 +237,7 @@ def test_arm_prior_ships_and_fits_the_presets():
     assert PRIOR_PATH.is_file()
     contexts = torch.randn(64, N_CTX) * 3
     for channels in (1, 3):
-        arch, tcfg = preset("default", channels)
+        arch, tcfg = preset("default", channels, 768 * 512)  # wide networks: the prior embedded
         assert tcfg.arm_prior
         model = CodecModel(8, 8, arch)
         assert load_arm_prior(model.arm)

@@ -153,7 +153,7 @@ def encode_lossy(
     if options.device != "cpu" and not torch.cuda.is_available():
         raise MissingDependencyError(f"device {options.device!r} is not available")
     h, w, c = image.shape
-    arch, tcfg = preset(options.preset, c, options.steps, pixels=h * w)
+    arch, tcfg = preset(options.preset, c, h * w, options.steps)
     rt = None
     if options.rate_lmbda is not None:
         lmbda = options.rate_lmbda

@@ -31,14 +31,13 @@ SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
 
 
-def widths(pixels: int | None) -> tuple[int, int]:
-    """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels (None:
-    a large image).
+def widths(pixels: int) -> tuple[int, int]:
+    """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels.
 
     >>> widths(768 * 512), widths(256 * 256)
     ((48, 24), (24, 16))
     """
-    wide = pixels is None or pixels >= WIDE_FROM_PIXELS
+    wide = pixels >= WIDE_FROM_PIXELS
     return SYN_HIDDEN[wide], ARM_HIDDEN[wide]
 
 
@@ -54,7 +53,7 @@ def grids(channels: int) -> tuple[int, ...]:
 
 
 def preset(
-    name: str, channels: int, steps: int | None = None, pixels: int | None = None
+    name: str, channels: int, pixels: int, steps: int | None = None
 ) -> tuple[ArchConfig, TrainConfig]:
     """The model and schedule of a preset (names and step counts: options.PRESET_STEPS) for
     an image of ``pixels`` pixels (the network widths: :func:`widths`); ``steps`` overrides
