@@ -37,8 +37,8 @@ MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 #: machine): with the wider networks of 2026-12-05 (synthesis 48, ARM 24) a step costs ~1.25x
 #: the old one, and 3000 steps took 112-148 s (kodim01, kodim23) as the VM's speed varied
 #: (sgemm 331-421 GFLOP/s); 2500 steps took 102-107 s in a last run, 119-147 s in its slow
-#: state. ``slow`` fills the 15-minute budget the same way: 12000 steps at 36-43 ms are 7-9
-#: minutes.
+#: state. ``slow`` fills the 15-minute budget the same way: 12000 steps at 38-43 ms (kodim23,
+#: scripts/measure_step_time.py) are 8-9 minutes.
 PRESET_STEPS = {"fast": 300, "default": 2500, "slow": 12000}
 PRESETS = tuple(PRESET_STEPS)
 DEFAULT_PRESET = "default"
