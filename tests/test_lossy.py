@@ -279,6 +279,56 @@ def test_output_layer_refit_recovers_the_generating_layer():
     assert refit_output_layer(model, ys, target) == 0.0  # already optimal: kept as it is
 
 
+def test_rounding_with_feedback_keeps_the_outputs_closer_than_plain_rounding():
+    """On correlated inputs, rounding with error feedback must leave a smaller output error
+    than rounding each weight to its nearest step, at every step size, and still give
+    integers on that step."""
+    import torch
+
+    from neural_memory.lossy.encoding.quantize import (
+        input_gram,
+        quantise_layer,
+        round_with_feedback,
+    )
+
+    gen = np.random.default_rng(5)
+    base = gen.normal(size=(4000, 3))
+    x = np.hstack([base, base @ gen.normal(size=(3, 9)) + 0.1 * gen.normal(size=(4000, 9))])
+    x += 2.0  # a constant offset, as the synthesis' biased hidden units have
+    layer = torch.nn.Linear(12, 5).double()
+    gram = input_gram(torch.from_numpy(x))
+    x1 = np.hstack([x, np.ones((len(x), 1))])
+    exact = x1 @ np.vstack([layer.weight.detach().numpy().T, layer.bias.detach().numpy()])
+
+    def error(m):
+        w = np.vstack([m.w, m.b[None]]) / 2.0**m.q
+        return float(np.sum((x1 @ w - exact) ** 2))
+
+    for q in (2, 4, 6):
+        fed, plain = round_with_feedback(layer, gram, q), quantise_layer(layer, q)
+        assert fed.w.dtype == np.int64 and fed.q == q
+        assert error(fed) < 0.5 * error(plain)
+
+
+def test_latent_bits_match_the_symbols_the_coder_writes():
+    """The row-parallel bit count must equal the cost of the rANS symbols of the stream."""
+    from neural_memory.entropy.rans import PROB_BITS
+    from neural_memory.lossy.decoding.bitstream import QuantModule
+    from neural_memory.lossy.encoding.quantize import latent_bits, latent_stream
+
+    gen = np.random.default_rng(2)
+    grid_levels = (0, 1, 2, 1, 2)
+    levels = [
+        gen.laplace(0, 2, size=(17 >> lv, 13 >> lv)).round().astype(np.int64) for lv in grid_levels
+    ]
+    levels[0][0, 0] = 900  # an escape: several symbols for one value
+    shapes = [(17, 6), (6, 6), (6, 2)]
+    arm = [QuantModule(gen.integers(-20, 20, s), gen.integers(-20, 20, s[1]), 5, 0) for s in shapes]
+    _, freqs = latent_stream(levels, arm, grid_levels)
+    expected = float(np.sum(PROB_BITS - np.log2(freqs.astype(np.float64))))
+    assert latent_bits(levels, arm, grid_levels) == pytest.approx(expected, rel=1e-12)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_arm_finetune_lowers_the_bits_of_the_rounded_latents(fused):
     """On integer latents that are mostly 0 an untrained ARM is far from their statistics:
