@@ -44,16 +44,22 @@ def main() -> None:
         help="lambdas, cycled over the images (default: 2e-3 1.5e-4 5e-4)",
     )  # fmt: skip
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--width", type=int, default=PRIOR_WIDTH,
+        help=f"ARM hidden width of the prior (default {PRIOR_WIDTH}); a wider one starts from "
+        "the narrower priors that ship, embedded",
+    )  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     paths = sorted(args.folder.glob("*.png"))
     if not paths:
         raise SystemExit(f"no PNG files in {args.folder}")
-    # the prior's ARM width is arm_prior.PRIOR_WIDTH whatever the presets use: a wider ARM
-    # starts from it embedded (arm_prior.embed_arm), a narrower one could not
+    # the prior's ARM width is chosen here, whatever the presets use: an ARM starts from the
+    # prior of its width, else from a narrower one embedded (arm_prior.load_arm_prior)
     arch, tcfg = preset("default", 3, args.crop * args.crop)
-    arch = dataclasses.replace(arch, arm_hidden=PRIOR_WIDTH)
-    tcfg = dataclasses.replace(tcfg, steps=args.steps, arm_prior=False)
+    arch = dataclasses.replace(arch, arm_hidden=args.width)
+    # the first image starts from the narrower shipped priors (embedded), if any
+    tcfg = dataclasses.replace(tcfg, steps=args.steps, arm_prior=args.width > PRIOR_WIDTH)
     vec = None
     with retained_heap():
         for i, path in enumerate(paths):

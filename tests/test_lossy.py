@@ -218,34 +218,68 @@ def test_blockwise_distortion_matches_whole_image(subset):
 
 
 def test_arm_prior_ships_and_fits_the_presets():
-    """The shipped ARM prior must load into the ARM of every preset (grey and colour), exactly
-    or embedded in a wider ARM that computes the same outputs, and starting from it must
-    change nothing in the bitstream format."""
-    import dataclasses
-
-    torch = pytest.importorskip("torch")
-    from neural_memory.lossy.decoding.arm import N_CTX
+    """A shipped ARM prior must load into the ARM of every preset (grey and colour), and
+    starting from it must change nothing in the bitstream format."""
+    pytest.importorskip("torch")
     from neural_memory.lossy.encoding.arm_prior import (
         PRIOR_PATH,
-        PRIOR_WIDTH,
         arm_vector,
         load_arm_prior,
+        prior_path,
+        shipped_widths,
     )
     from neural_memory.lossy.encoding.model import CodecModel
     from neural_memory.lossy.encoding.presets import preset
 
     assert PRIOR_PATH.is_file()
-    contexts = torch.randn(64, N_CTX) * 3
     for channels in (1, 3):
-        arch, tcfg = preset("default", channels, 768 * 512)  # wide networks: the prior embedded
-        assert tcfg.arm_prior
-        model = CodecModel(8, 8, arch)
-        assert load_arm_prior(model.arm)
-        exact = CodecModel(8, 8, dataclasses.replace(arch, arm_hidden=PRIOR_WIDTH))
-        assert load_arm_prior(exact.arm)
-        np.testing.assert_array_equal(arm_vector(exact.arm), np.load(PRIOR_PATH))
-        for a, b in zip(model.arm_forward(contexts), exact.arm_forward(contexts), strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        for pixels in (64 * 64, 768 * 512):
+            arch, tcfg = preset("default", channels, pixels)
+            assert tcfg.arm_prior
+            model = CodecModel(8, 8, arch)
+            assert load_arm_prior(model.arm)
+            if arch.arm_hidden in shipped_widths():
+                vec = np.load(prior_path(arch.arm_hidden))
+                np.testing.assert_array_equal(arm_vector(model.arm), vec)
+
+
+def test_arm_prior_of_the_arms_width_else_the_widest_narrower_one_embedded(tmp_path, monkeypatch):
+    """An ARM starts from the prior of its own width; without one, from the widest narrower
+    prior embedded, computing exactly what that prior computes; narrower than every prior, it
+    keeps its initialisation."""
+    torch = pytest.importorskip("torch")
+    from neural_memory.lossy.decoding.arm import N_CTX
+    from neural_memory.lossy.encoding import arm_prior
+    from neural_memory.lossy.encoding.arm_prior import arm_vector, load_arm_prior, shipped_widths
+
+    def arm(width):
+        return torch.nn.ModuleList(
+            [
+                torch.nn.Linear(N_CTX, width),
+                torch.nn.Linear(width, width),
+                torch.nn.Linear(width, 2),
+            ]
+        )
+
+    def run(net, x):
+        return net[2](torch.relu(net[1](torch.relu(net[0](x)))))
+
+    torch.manual_seed(4)
+    priors = {16: arm(16), 24: arm(24)}
+    monkeypatch.setattr(arm_prior, "PRIOR_PATH", tmp_path / "arm_prior.npy")
+    np.save(tmp_path / "arm_prior.npy", arm_vector(priors[16]))
+    np.save(tmp_path / "arm_prior_24.npy", arm_vector(priors[24]))
+    (tmp_path / "arm_prior_notes.npy").write_bytes(b"")  # not a width: ignored
+    assert shipped_widths() == [16, 24]
+    x = torch.randn(32, N_CTX) * 3
+    for width, source in ((16, 16), (20, 16), (24, 24), (32, 24)):
+        net = arm(width)
+        assert load_arm_prior(net)
+        torch.testing.assert_close(run(net, x), run(priors[source], x), rtol=1e-5, atol=1e-5)
+    small = arm(8)
+    before = arm_vector(small)
+    assert not load_arm_prior(small)
+    np.testing.assert_array_equal(arm_vector(small), before)
 
 
 def test_output_layer_refit_recovers_the_generating_layer():

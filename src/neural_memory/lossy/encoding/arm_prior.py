@@ -8,8 +8,12 @@ steps (docs/lossy.md). The prior is only a starting point: the ARM is trained an
 every file as before, so the bitstream does not change and the decoder never reads this.
 
 The prior ships as ``arm_prior.npy`` (594 float32 values: the three layers' weights and
-biases, nn.Linear layout, concatenated). ``scripts/train_arm_prior.py`` regenerates it from
-crops of the CLIC 2025 validation photographs, a set the lossy benchmarks do not use.
+biases, nn.Linear layout, concatenated; 16 hidden units). ``scripts/train_arm_prior.py``
+regenerates it from crops of the CLIC 2025 validation photographs, a set the lossy benchmarks
+do not use. A wider ARM starts from it embedded; a prior of another width can ship beside it
+(``arm_prior_<width>.npy``, ``--width``), but a 24-unit one, though it coded the first
+latents 6-15 % smaller, gave 0.7-1.0 % larger files after 2500 steps (docs/lossy.md,
+session 10), so none does.
 """
 
 from __future__ import annotations
@@ -97,15 +101,40 @@ def embed_arm(arm, vec: np.ndarray, width: int) -> bool:
     return True
 
 
-#: hidden width of the shipped prior
+#: hidden width of the first shipped prior (``arm_prior.npy``); wider ones may ship beside it
+#: as ``arm_prior_<width>.npy`` (:func:`prior_path`)
 PRIOR_WIDTH = 16
 
 
-def load_arm_prior(arm, path: Path = PRIOR_PATH) -> bool:
-    """Start ``arm`` from the shipped prior when it exists and fits, or embedded in a wider
-    ARM (:func:`embed_arm`; a narrower one keeps its default initialisation); returns
-    whether it did."""
-    if not path.exists():
-        return False
-    vec = np.load(path)
-    return set_arm(arm, vec) or embed_arm(arm, vec, PRIOR_WIDTH)
+def prior_path(width: int) -> Path:
+    """Where the prior of ARM hidden width ``width`` ships (it may not exist)."""
+    return PRIOR_PATH if width == PRIOR_WIDTH else PRIOR_PATH.with_name(f"arm_prior_{width}.npy")
+
+
+def shipped_widths() -> list[int]:
+    """Hidden widths of the priors that ship, narrowest first."""
+    found = [PRIOR_WIDTH] if PRIOR_PATH.exists() else []
+    for f in PRIOR_PATH.parent.glob("arm_prior_*.npy"):
+        suffix = f.stem.removeprefix("arm_prior_")
+        if suffix.isdigit():
+            found.append(int(suffix))
+    return sorted(set(found))
+
+
+def load_arm_prior(arm, path: Path | None = None) -> bool:
+    """Start ``arm`` from the shipped prior of its width, or else from the widest narrower one
+    embedded (:func:`embed_arm`); an ARM narrower than every prior keeps its default
+    initialisation. ``path`` loads that file instead (its width: PRIOR_WIDTH or the ARM's).
+    Returns whether a prior was loaded."""
+    if path is not None:
+        if not path.exists():
+            return False
+        vec = np.load(path)
+        return set_arm(arm, vec) or embed_arm(arm, vec, PRIOR_WIDTH)
+    width = arm[0].out_features
+    for w in reversed(shipped_widths()):
+        if w == width:
+            return set_arm(arm, np.load(prior_path(w)))
+        if w < width:
+            return embed_arm(arm, np.load(prior_path(w)), w)
+    return False
