@@ -88,7 +88,10 @@ def round_with_feedback(layer: torch.nn.Linear, gram: np.ndarray, q: int) -> Qua
     g = gram[np.ix_(order, order)]
     # a small damping keeps the inverse defined when an input never varies (a dead unit)
     damp = 1e-6 * float(np.mean(np.diag(g))) + 1e-12
-    u = np.linalg.cholesky(np.linalg.inv(g + damp * np.eye(k))).T  # inverse = u.T @ u
+    try:
+        u = np.linalg.cholesky(np.linalg.inv(g + damp * np.eye(k))).T  # inverse = u.T @ u
+    except np.linalg.LinAlgError:  # not seen; nearest rounding is always possible
+        return quantise_layer(layer, q)
     scale = 2.0**q
     ints = np.empty(w.shape, np.int64)
     for i in range(k):
