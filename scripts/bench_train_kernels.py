@@ -44,7 +44,7 @@ from neural_memory.lossy.decoding.bitstream import ArchConfig
 from neural_memory.lossy.encoding import train_kernels as tk
 from neural_memory.lossy.encoding.heap import retained_heap
 from neural_memory.lossy.encoding.model import LOGB_MAX, LOGB_MIN, CodecModel, lattice_phases
-from neural_memory.lossy.encoding.presets import grids, widths
+from neural_memory.lossy.encoding.presets import DEFAULT_LMBDA, grids, widths
 from neural_memory.lossy.encoding.train import TrainConfig, train
 
 BACKENDS = ("numba", "c-avx2", "c")  # c: the best ISA of this CPU (AVX-512 here)
@@ -155,7 +155,7 @@ def main() -> None:
     img = np.asarray(Image.open(args.image).convert("RGB"), np.float32) / 255.0
     h, w = img.shape[:2]
     target = torch.from_numpy(img.transpose(2, 0, 1).copy())
-    syn_default, arm_default = widths(h * w)
+    syn_default, arm_default = widths(h * w, DEFAULT_LMBDA)
     widths_hw = (args.arm_hidden or arm_default, args.syn_hidden or syn_default)
     model = make_model(h, w, *widths_hw)
     ys = [y.detach().numpy() for y in model.latents]

@@ -37,7 +37,7 @@ def check(path: Path, lmbda: float, steps: int) -> dict:
 
     pixels = np.asarray(Image.open(path).convert("RGB"))
     h, w, c = pixels.shape
-    arch, tcfg = preset("default", c, h * w)
+    arch, tcfg = preset("default", c, h * w, lmbda)
     start = time.perf_counter()
     payload = fit(pixels, arch, replace(tcfg, steps=steps), lmbda=lmbda, seed=0)
     encode_s = time.perf_counter() - start

@@ -50,7 +50,7 @@ def main() -> None:
         if crop:
             pixels = pixels[crop[0] : crop[1], crop[2] : crop[3]]
         pixels = np.ascontiguousarray(pixels.reshape(pixels.shape[0], pixels.shape[1], channels))
-        arch, tcfg = preset("fast", channels, pixels.shape[0] * pixels.shape[1])
+        arch, tcfg = preset("fast", channels, pixels.shape[0] * pixels.shape[1], lmbda)
         if steps is not None:
             tcfg = TrainConfig(steps=steps)
         start = time.time()

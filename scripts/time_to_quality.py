@@ -103,12 +103,12 @@ def _convert(value: str, current: object) -> object:
     return type(current)(value)
 
 
-def configure(steps: int, overrides: dict[str, str], pixels: int):
-    """The default preset's configurations for an image of ``pixels`` pixels with ``steps``
-    and the overrides applied."""
+def configure(steps: int, overrides: dict[str, str], pixels: int, lmbda: float):
+    """The default preset's configurations for an image of ``pixels`` pixels at ``lmbda``
+    with ``steps`` and the overrides applied."""
     from neural_memory.lossy.encoding.presets import preset
 
-    arch, tcfg = preset("default", 3, pixels)
+    arch, tcfg = preset("default", 3, pixels, lmbda)
     t_fields = {f.name for f in dataclasses.fields(tcfg)}
     a_fields = {f.name for f in dataclasses.fields(arch)}
     t_changes: dict[str, object] = {"steps": steps}
@@ -130,7 +130,7 @@ def encode_ours(img: np.ndarray, lmbda: float, steps: int, overrides: dict[str, 
     from neural_memory.lossy.encoding.heap import retained_heap
 
     h, w, c = img.shape
-    arch, tcfg = configure(steps, overrides, h * w)
+    arch, tcfg = configure(steps, overrides, h * w, lmbda)
     t0 = time.perf_counter()
     with retained_heap():
         payload = fit(img, arch, tcfg, lmbda)
@@ -230,9 +230,29 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
     return rows
 
 
+def compose(records: list[dict], spec: str) -> list[dict]:
+    """Records of a configuration that switches between two measured ones by lambda:
+    ``NEW=A+B`` takes label A's record for each (image, lambda, steps) where A has one, else
+    B's, relabelled NEW (in memory only). Encodes are deterministic, so these are the records
+    the switching configuration would produce."""
+    new, _, parts = spec.partition("=")
+    first, _, second = parts.partition("+")
+    if not (new and first and second):
+        raise SystemExit(f"--compose wants NEW=A+B, got {spec!r}")
+    key = lambda r: (r["set"], r["image"], r.get("lmbda"), r.get("steps"))  # noqa: E731
+    taken = {key(r): r for r in records if r["label"] == first}
+    for r in records:
+        if r["label"] == second and key(r) not in taken:
+            taken[key(r)] = r
+    return [{**r, "label": new} for r in taken.values()]
+
+
 def report(args: argparse.Namespace) -> None:
     set_name = "full" if args.full else "quick"
-    rows = summarise(load_records(args.out), set_name)
+    records = load_records(args.out)
+    for spec in args.compose:
+        records += compose(records, spec)
+    rows = summarise(records, set_name)
     print(f"set {set_name}: mean BD-rate over the images (negative = smaller than the anchor)")
     print(f"{'label':24} {'steps':>6} {'images':>6} {'median s':>9} "
           + " ".join(f"{a:>18}" for a in ANCHORS))  # fmt: skip
@@ -299,6 +319,9 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="print the table, train nothing")
     ap.add_argument("--per-image", action="store_true", help="with --report: each image's BD")
     ap.add_argument("--plot", type=Path, default=None, help="with --report: write a PNG plot")
+    ap.add_argument("--compose", action="append", default=[], metavar="NEW=A+B",
+                    help="with --report: also a configuration made of label A's records, "
+                    "B's where A has none (a preset switching between them by lambda)")  # fmt: skip
     args = ap.parse_args()
     args.steps = [int(s) for s in args.steps.split(",")]
     args.lambdas = tuple(float(v) for v in args.lambdas.split(",")) if args.lambdas else None

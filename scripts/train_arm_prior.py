@@ -56,7 +56,7 @@ def main() -> None:
         raise SystemExit(f"no PNG files in {args.folder}")
     # the prior's ARM width is chosen here, whatever the presets use: an ARM starts from the
     # prior of its width, else from a narrower one embedded (arm_prior.load_arm_prior)
-    arch, tcfg = preset("default", 3, args.crop * args.crop)
+    arch, tcfg = preset("default", 3, args.crop * args.crop, args.lmbda[-1])
     arch = dataclasses.replace(arch, arm_hidden=args.width)
     # the first image starts from the narrower shipped priors (embedded), if any
     tcfg = dataclasses.replace(tcfg, steps=args.steps, arm_prior=args.width > PRIOR_WIDTH)

@@ -234,7 +234,7 @@ def test_arm_prior_ships_and_fits_the_presets():
     assert PRIOR_PATH.is_file()
     for channels in (1, 3):
         for pixels in (64 * 64, 768 * 512):
-            arch, tcfg = preset("default", channels, pixels)
+            arch, tcfg = preset("default", channels, pixels, 1e-3)
             assert tcfg.arm_prior
             model = CodecModel(8, 8, arch)
             assert load_arm_prior(model.arm)

@@ -155,7 +155,6 @@ def encode_lossy(
     if options.device != "cpu" and not torch.cuda.is_available():
         raise MissingDependencyError(f"device {options.device!r} is not available")
     h, w, c = image.shape
-    arch, tcfg = preset(options.preset, c, h * w, options.steps)
     rt = None
     if options.rate_lmbda is not None:
         lmbda = options.rate_lmbda
@@ -163,6 +162,7 @@ def encode_lossy(
         lmbda = initial_lmbda(options.bpp, options.psnr)
         if options.bpp is not None or options.psnr is not None:
             rt = RateTarget(bpp=options.bpp, psnr=options.psnr)
+    arch, tcfg = preset(options.preset, c, h * w, lmbda, options.steps)
     previous_threads = torch.get_num_threads()
     if options.threads is not None:
         torch.set_num_threads(options.threads)

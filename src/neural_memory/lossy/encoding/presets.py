@@ -29,16 +29,24 @@ def initial_lmbda(target_bpp: float | None, target_psnr: float | None) -> float:
 WIDE_FROM_PIXELS = 160_000
 SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
+# The wider ARM pays at high rates only: its 488 more weights cost about 300 bytes, a large
+# part of a low-rate file. Whole images, 2500 steps, session 10's quantisation, lambda 0.01:
+# ARM 16 instead of 24 made kodim23 and CLIC 097c 4.6 / 6.9 % smaller *and* 0.03 / 0.06 dB
+# better; at 1500 steps (session 9) ARM 24 was worse at 0.01, about even at 3e-3 and better
+# from 1e-3 down (kodim07 at 3e-4: 2.3 % smaller, +0.10 dB). The switch sits between 3e-3
+# and 1e-2 (not tuned).
+WIDE_ARM_BELOW_LMBDA = 5e-3
 
 
-def widths(pixels: int) -> tuple[int, int]:
-    """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels.
+def widths(pixels: int, lmbda: float) -> tuple[int, int]:
+    """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels coded
+    at rate-distortion weight ``lmbda``.
 
-    >>> widths(768 * 512), widths(256 * 256)
-    ((48, 24), (24, 16))
+    >>> widths(768 * 512, 1e-3), widths(768 * 512, 1e-2), widths(256 * 256, 1e-3)
+    ((48, 24), (48, 16), (24, 16))
     """
     wide = pixels >= WIDE_FROM_PIXELS
-    return SYN_HIDDEN[wide], ARM_HIDDEN[wide]
+    return SYN_HIDDEN[wide], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
 
 
 LUMA = (0, 1, 2, 3, 4, 5, 6)
@@ -53,17 +61,17 @@ def grids(channels: int) -> tuple[int, ...]:
 
 
 def preset(
-    name: str, channels: int, pixels: int, steps: int | None = None
+    name: str, channels: int, pixels: int, lmbda: float, steps: int | None = None
 ) -> tuple[ArchConfig, TrainConfig]:
     """The model and schedule of a preset (names and step counts: options.PRESET_STEPS) for
-    an image of ``pixels`` pixels (the network widths: :func:`widths`); ``steps`` overrides
-    the preset's training length.
+    an image of ``pixels`` pixels coded at ``lmbda`` (the network widths: :func:`widths`;
+    under rate control, its first lambda); ``steps`` overrides the preset's training length.
 
     Presets differ in training length only: more steps keep paying (whole kodim07 + kodim23,
     BD-rate vs AVIF s1: 1500 steps +22.0 %, 3000 steps +15.2 %). ``default`` is sized for
     the 120 s budget on a 2-core CPU and ``slow`` for 15 minutes (the step counts and their
     measured times: options.PRESET_STEPS); the widths: :func:`widths`.
     """
-    syn_hidden, arm_hidden = widths(pixels)
+    syn_hidden, arm_hidden = widths(pixels, lmbda)
     arch = ArchConfig(grids(channels), arm_hidden, (syn_hidden,), channels)
     return arch, TrainConfig(steps=PRESET_STEPS[name] if steps is None else steps)
