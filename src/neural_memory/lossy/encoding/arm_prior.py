@@ -121,16 +121,10 @@ def shipped_widths() -> list[int]:
     return sorted(set(found))
 
 
-def load_arm_prior(arm, path: Path | None = None) -> bool:
+def load_arm_prior(arm) -> bool:
     """Start ``arm`` from the shipped prior of its width, or else from the widest narrower one
     embedded (:func:`embed_arm`); an ARM narrower than every prior keeps its default
-    initialisation. ``path`` loads that file instead (its width: PRIOR_WIDTH or the ARM's).
-    Returns whether a prior was loaded."""
-    if path is not None:
-        if not path.exists():
-            return False
-        vec = np.load(path)
-        return set_arm(arm, vec) or embed_arm(arm, vec, PRIOR_WIDTH)
+    initialisation. Returns whether a prior was loaded."""
     width = arm[0].out_features
     for w in reversed(shipped_widths()):
         if w == width:

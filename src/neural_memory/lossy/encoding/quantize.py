@@ -346,13 +346,17 @@ def quantise_networks(
     *hidden, out = model.syn
 
     syn_mods: list[QuantModule] = []
+    stats = None
     for layer in hidden:
         w0, b0 = layer.weight.clone(), layer.bias.clone()
+        # the output layer's statistics for each step tried: the chosen one's serve the refit
+        # below (for the last hidden layer), instead of another pass over the image
+        seen: dict[int, tuple[torch.Tensor, torch.Tensor, float]] = {}
 
-        def hidden_cost(q: int, layer=layer, w0=w0, b0=b0) -> float:
+        def hidden_cost(q: int, layer=layer, w0=w0, b0=b0, seen=seen) -> float:
             m = quantise_layer(layer, q)
             set_layer(layer, m)
-            stats = output_layer_gram(model, ys, target_hw)
+            stats = seen[q] = output_layer_gram(model, ys, target_hw)
             layer.weight.copy_(w0)
             layer.bias.copy_(b0)
             return (
@@ -363,9 +367,11 @@ def quantise_networks(
         m = quantise_layer(layer, q)
         syn_mods.append(m)
         set_layer(layer, m)
+        stats = seen[q]
 
     # fitted to the rounded latents and the already quantised hidden layers
-    stats = output_layer_gram(model, ys, target_hw)
+    if stats is None:  # no hidden layer
+        stats = output_layer_gram(model, ys, target_hw)
     _refit(out, stats)
     gram_out = stats[0].numpy()
 
