@@ -29,12 +29,13 @@ def initial_lmbda(target_bpp: float | None, target_psnr: float | None) -> float:
 WIDE_FROM_PIXELS = 160_000
 SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
-# The wider ARM pays at high rates only: its 488 more weights cost about 300 bytes, a large
-# part of a low-rate file. Whole images, 2500 steps, session 10's quantisation, lambda 0.01:
-# ARM 16 instead of 24 made kodim23 and CLIC 097c 4.6 / 6.9 % smaller *and* 0.03 / 0.06 dB
-# better; at 1500 steps (session 9) ARM 24 was worse at 0.01, about even at 3e-3 and better
-# from 1e-3 down (kodim07 at 3e-4: 2.3 % smaller, +0.10 dB). The switch sits between 3e-3
-# and 1e-2 (not tuned).
+# The wider ARM pays at high rates only: its 488 more weights, at the ~5 bits per weight the
+# ARM's layers are coded with, cost about 300 bytes, a large part of a low-rate file. Whole
+# images, 2500 steps, session 10's quantisation, lambda 0.01: ARM 16 instead of 24 made
+# kodim23, CLIC 097c and b51d 4.6 / 6.9 / 10.1 % smaller *and* 0.03-0.07 dB better, kodim01,
+# 07 and 14 0.2-1.9 % smaller and 0.02-0.10 dB worse; at 1500 steps (session 9) ARM 24 was
+# worse at 0.01, about even at 3e-3 and better from 1e-3 down (kodim07 at 3e-4: 2.3 %
+# smaller, +0.10 dB). The switch sits between 3e-3 and 1e-2 (not tuned).
 WIDE_ARM_BELOW_LMBDA = 5e-3
 
 
