@@ -206,7 +206,8 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
         row = {"label": label, "steps": steps, "images": 0, "seconds": None}
         secs = []
         bds: dict[str, list[float]] = {a: [] for a in ANCHORS}
-        for image, recs in per_image.items():
+        named: list[tuple[str, float]] = []  # (image, BD-rate against the first anchor)
+        for image, recs in sorted(per_image.items()):
             if len(recs) < n_points or n_points < 2:
                 continue
             row["images"] += 1
@@ -222,9 +223,11 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
                              rate, qual)  # fmt: skip
                 if bd is not None:
                     bds[a].append(bd)
+                    if a == ANCHORS[0]:
+                        named.append((image.rsplit("/", 1)[-1][:8], bd))
         for a in ANCHORS:
             row[a] = float(np.mean(bds[a])) if bds[a] else None
-        row["per_image"] = bds[ANCHORS[0]]
+        row["per_image"] = named
         row["seconds"] = float(np.median(secs)) if secs else None
         rows.append(row)
     return rows
@@ -233,14 +236,24 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
 def compose(records: list[dict], spec: str) -> list[dict]:
     """Records of a configuration that switches between two measured ones by lambda:
     ``NEW=A+B`` takes label A's record for each (image, lambda, steps) where A has one, else
-    B's, relabelled NEW (in memory only). Encodes are deterministic, so these are the records
-    the switching configuration would produce."""
+    B's, relabelled NEW (in memory only); ``NEW=A@0.01,0.003+B`` takes A's only at those
+    lambdas. Encodes are deterministic, so these are the records the switching configuration
+    would produce."""
     new, _, parts = spec.partition("=")
     first, _, second = parts.partition("+")
+    first, _, only = first.partition("@")
     if not (new and first and second):
-        raise SystemExit(f"--compose wants NEW=A+B, got {spec!r}")
+        raise SystemExit(f"--compose wants NEW=A+B or NEW=A@L1,L2+B, got {spec!r}")
+    try:
+        lambdas = {float(v) for v in only.split(",") if v}
+    except ValueError:
+        raise SystemExit(f"--compose: lambdas after @ must be numbers, got {only!r}") from None
     key = lambda r: (r["set"], r["image"], r.get("lmbda"), r.get("steps"))  # noqa: E731
-    taken = {key(r): r for r in records if r["label"] == first}
+    taken = {
+        key(r): r
+        for r in records
+        if r["label"] == first and (not lambdas or r.get("lmbda") in lambdas)
+    }
     for r in records:
         if r["label"] == second and key(r) not in taken:
             taken[key(r)] = r
@@ -263,7 +276,8 @@ def report(args: argparse.Namespace) -> None:
         secs = f"{r['seconds']:9.1f}" if r["seconds"] is not None else f"{'':9}"
         print(f"{r['label']:24} {r['steps']:>6} {r['images']:>6} {secs} {cells}")
         if args.per_image:
-            print(" " * 25 + "per image vs AVIF: " + " ".join(f"{v:+.1f}" for v in r["per_image"]))
+            cells = ", ".join(f"{name} {v:+.1f}" for name, v in r["per_image"])
+            print(" " * 25 + f"per image vs AVIF: {cells}")
     if args.plot:
         plot(rows, args.plot, set_name)
 
@@ -321,7 +335,9 @@ def main() -> None:
     ap.add_argument("--plot", type=Path, default=None, help="with --report: write a PNG plot")
     ap.add_argument("--compose", action="append", default=[], metavar="NEW=A+B",
                     help="with --report: also a configuration made of label A's records, "
-                    "B's where A has none (a preset switching between them by lambda)")  # fmt: skip
+                    "B's where A has none (a preset switching between them by lambda); "
+                    "A@0.01,0.003 takes A's at those lambdas only; composes run in order, "
+                    "so one may build on another")  # fmt: skip
     args = ap.parse_args()
     args.steps = [int(s) for s in args.steps.split(",")]
     args.lambdas = tuple(float(v) for v in args.lambdas.split(",")) if args.lambdas else None

@@ -101,7 +101,8 @@ def fresh_payloads() -> list[tuple[bytes, tuple[int, int, int]]]:
         (64, 48, 3, 16, (24,), 1e-4),
     ]:
         img = smooth_image(h, w, c, seed=h)
-        payload = fit(img, ArchConfig(grids(c), arm, syn, c), TrainConfig(steps=25), lmbda=lmbda)
+        arch = ArchConfig(grids(c, lmbda), arm, syn, c)  # lambda 1e-2: the low-rate grids
+        payload = fit(img, arch, TrainConfig(steps=25), lmbda=lmbda)
         out.append((payload, (h, w, c)))
     return out
 

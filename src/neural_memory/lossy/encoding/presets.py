@@ -29,35 +29,57 @@ def initial_lmbda(target_bpp: float | None, target_psnr: float | None) -> float:
 WIDE_FROM_PIXELS = 160_000
 SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
-# The wider ARM pays at high rates only: its 488 more weights, at the ~5 bits per weight the
-# ARM's layers are coded with, cost about 300 bytes, a large part of a low-rate file. Whole
-# images, 2500 steps, session 10's quantisation, lambda 0.01: ARM 16 instead of 24 made
-# kodim23, CLIC 097c and b51d 4.6 / 6.9 / 10.1 % smaller *and* 0.03-0.07 dB better, kodim01,
-# 07 and 14 0.2-1.9 % smaller and 0.02-0.10 dB worse; at 1500 steps (session 9) ARM 24 was
-# worse at 0.01, about even at 3e-3 and better from 1e-3 down (kodim07 at 3e-4: 2.3 %
-# smaller, +0.10 dB). The switch sits between 3e-3 and 1e-2 (not tuned).
-WIDE_ARM_BELOW_LMBDA = 5e-3
+# At low rates (lambda from LOW_RATE_FROM_LMBDA) the ARM is narrower and the finest grids go:
+# both are fixed costs that a small file cannot carry (grids() and the ARM width below).
+LOW_RATE_FROM_LMBDA = 5e-3
 
 
 def widths(pixels: int, lmbda: float) -> tuple[int, int]:
     """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels coded
     at rate-distortion weight ``lmbda``.
 
+    The wider ARM pays at high rates only: its 488 more weights, at the ~5 bits per weight
+    the ARM's layers are coded with, cost about 300 bytes, a large part of a low-rate file.
+    Whole images, 2500 steps, session 10's quantisation, lambda 0.01: ARM 16 instead of 24
+    made kodim23, CLIC 097c and b51d 4.6 / 6.9 / 10.1 % smaller *and* 0.03-0.07 dB better,
+    kodim01, 07 and 14 0.2-1.9 % smaller and 0.02-0.10 dB worse; at 1500 steps (session 9)
+    ARM 24 was worse at 0.01, about even at 3e-3 and better from 1e-3 down (kodim07 at 3e-4:
+    2.3 % smaller, +0.10 dB).
+
     >>> widths(768 * 512, 1e-3), widths(768 * 512, 1e-2), widths(256 * 256, 1e-3)
     ((48, 24), (48, 16), (24, 16))
     """
     wide = pixels >= WIDE_FROM_PIXELS
-    return SYN_HIDDEN[wide], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
+    return SYN_HIDDEN[wide], ARM_HIDDEN[wide and lmbda < LOW_RATE_FROM_LMBDA]
 
 
 LUMA = (0, 1, 2, 3, 4, 5, 6)
 CHROMA = (2, 3, 4, 5, 6)
 
 
-def grids(channels: int) -> tuple[int, ...]:
-    """A 7-level pyramid for the first colour axis, 5-level ones (quarter resolution) for the
-    other two: see analytic_init.py. Chroma from level 1 cost ~10% more rate on Kodak crops, from
-    level 3 lost ~1.4 dB."""
+def grids(channels: int, lmbda: float = DEFAULT_LMBDA) -> tuple[int, ...]:
+    """Latent grid levels for an image of ``channels`` channels coded at ``lmbda``: a 7-level
+    pyramid for the first colour axis, 5-level ones (from quarter resolution) for the other
+    two (see analytic_init.py; chroma from level 1 cost ~10 % more rate on Kodak crops).
+
+    At low rates (``lmbda`` from LOW_RATE_FROM_LMBDA) each pyramid loses its finest level.
+    The full-resolution grid holds almost nothing there and still costs: whole kodim23 at
+    lambda 0.01 kept 0.12 % of its 393,216 latents non-zero and spent 175 of 4,552 bytes on
+    them (each zero costs the Laplace table's floor, ~0.003 bits), its noise entered every
+    training step, and it was 70 % of the latents a step works on. All six development
+    images whole, 2500 steps, lambda 0.01 (BD-rate's lowest point against AVIF s1): without
+    the full-resolution grid 2-12 % smaller files at -0.17..+0.20 dB, each image closer to
+    AVIF (kodim01 +9.4 -> +1.9 %, kodim07 +12.6 -> +6.0 %, CLIC 097c +18.9 -> +9.7 %), and
+    encodes 1.5x faster; chroma from level 3 as well: every image closer again (kodim07 ->
+    +2.6 %, kodim23 +15.1 -> +10.2 %); chroma from level 4: mixed. At lambda 3e-3 the
+    full-resolution grid pays (without it three of four images were worse, kodim01 +7.8 ->
+    +13.1 %), and chroma from level 3 was mixed; the switch sits between the two rates.
+
+    >>> grids(1), grids(3, 1e-2)
+    ((0, 1, 2, 3, 4, 5, 6), (1, 2, 3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6))
+    """
+    if lmbda >= LOW_RATE_FROM_LMBDA:
+        return LUMA[1:] + CHROMA[1:] * (channels - 1)
     return LUMA + CHROMA * (channels - 1)
 
 
@@ -65,14 +87,15 @@ def preset(
     name: str, channels: int, pixels: int, lmbda: float, steps: int | None = None
 ) -> tuple[ArchConfig, TrainConfig]:
     """The model and schedule of a preset (names and step counts: options.PRESET_STEPS) for
-    an image of ``pixels`` pixels coded at ``lmbda`` (the network widths: :func:`widths`;
-    under rate control, its first lambda); ``steps`` overrides the preset's training length.
+    an image of ``pixels`` pixels coded at ``lmbda`` (the network widths: :func:`widths`,
+    the latent grids: :func:`grids`; under rate control, its first lambda); ``steps``
+    overrides the preset's training length.
 
     Presets differ in training length only: more steps keep paying (whole kodim07 + kodim23,
     BD-rate vs AVIF s1: 1500 steps +22.0 %, 3000 steps +15.2 %). ``default`` is sized for
     the 120 s budget on a 2-core CPU and ``slow`` for 15 minutes (the step counts and their
-    measured times: options.PRESET_STEPS); the widths: :func:`widths`.
+    measured times: options.PRESET_STEPS).
     """
     syn_hidden, arm_hidden = widths(pixels, lmbda)
-    arch = ArchConfig(grids(channels), arm_hidden, (syn_hidden,), channels)
+    arch = ArchConfig(grids(channels, lmbda), arm_hidden, (syn_hidden,), channels)
     return arch, TrainConfig(steps=PRESET_STEPS[name] if steps is None else steps)
