@@ -29,8 +29,9 @@ def initial_lmbda(target_bpp: float | None, target_psnr: float | None) -> float:
 WIDE_FROM_PIXELS = 160_000
 SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
-# At low rates (lambda from LOW_RATE_FROM_LMBDA) the ARM is narrower and the finest grids go:
-# both are fixed costs that a small file cannot carry (grids() and the ARM width below).
+# The wider ARM only below this lambda (see widths()), the finest grids only below the other
+# (see grids()): fixed costs that a small file cannot carry.
+WIDE_ARM_BELOW_LMBDA = 2e-3
 LOW_RATE_FROM_LMBDA = 5e-3
 
 
@@ -38,19 +39,21 @@ def widths(pixels: int, lmbda: float) -> tuple[int, int]:
     """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels coded
     at rate-distortion weight ``lmbda``.
 
-    The wider ARM pays at high rates only: its 488 more weights, at the ~5 bits per weight
-    the ARM's layers are coded with, cost about 300 bytes, a large part of a low-rate file.
-    Whole images, 2500 steps, session 10's quantisation, lambda 0.01: ARM 16 instead of 24
-    made kodim23, CLIC 097c and b51d 4.6 / 6.9 / 10.1 % smaller *and* 0.03-0.07 dB better,
-    kodim01, 07 and 14 0.2-1.9 % smaller and 0.02-0.10 dB worse; at 1500 steps (session 9)
-    ARM 24 was worse at 0.01, about even at 3e-3 and better from 1e-3 down (kodim07 at 3e-4:
-    2.3 % smaller, +0.10 dB).
+    The wider ARM pays at high rates only: its 488 more weights, at the ~5-6 bits per weight
+    the ARM's layers are coded with, cost about 300-360 bytes, a large part of a low-rate
+    file. Whole images, 2500 steps, session 10's quantisation, all six development images,
+    ARM 16 instead of 24 (BD-rate against AVIF s1 at that point, interpolated): at lambda
+    0.01 kodim23, CLIC 097c and b51d 4.6 / 6.9 / 10.1 % smaller *and* 0.03-0.07 dB better,
+    kodim01, 07 and 14 0.2-1.9 % smaller and 0.02-0.10 dB worse; at 3e-3 smooth images
+    gained (b51d +21.0 -> +10.8 %, 097c +21.4 -> +17.5 %, kodim07 and 23 0.6-1.0 points),
+    textured ones lost 0.2-0.8 points (kodim01, kodim14): -2.6 points on average; at 1e-3
+    ARM 24 was better on three of four (kodim07 1.7 % smaller at +0.06 dB), even on kodim23.
 
-    >>> widths(768 * 512, 1e-3), widths(768 * 512, 1e-2), widths(256 * 256, 1e-3)
+    >>> widths(768 * 512, 1e-3), widths(768 * 512, 3e-3), widths(256 * 256, 1e-3)
     ((48, 24), (48, 16), (24, 16))
     """
     wide = pixels >= WIDE_FROM_PIXELS
-    return SYN_HIDDEN[wide], ARM_HIDDEN[wide and lmbda < LOW_RATE_FROM_LMBDA]
+    return SYN_HIDDEN[wide], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
 
 
 LUMA = (0, 1, 2, 3, 4, 5, 6)
