@@ -259,16 +259,37 @@ def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
     yy, xx = np.mgrid[0:40, 0:72]
     img = np.stack([96 + 60 * np.sin(xx / 7.0), 128 + 50 * np.cos(yy / 5.0), (xx + yy) * 2.0], -1)
     img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-    arch = ArchConfig(grids(3), 16, (24,), 3)
+    # the presets' wide networks too: SOAP's 48 x 48 statistics were multiplied in another
+    # order on 2 threads (whole kodim23: another file after 300 steps)
+    arches = [ArchConfig(grids(3), 16, (24,), 3), ArchConfig(grids(3), 24, (48,), 3)]
     old = numba.get_num_threads(), torch.get_num_threads()
-    payloads = []
+    payloads: dict[int, list[bytes]] = {1: [], 2: []}
     try:
         for n in (1, 2):
             numba.set_num_threads(n)
             torch.set_num_threads(n)
             assert tk.threads() == n
-            payloads.append(fit(img, arch, TrainConfig(steps=120), lmbda=1e-3, seed=0))
+            for arch in arches:
+                payloads[n].append(fit(img, arch, TrainConfig(steps=120), lmbda=1e-3, seed=0))
     finally:
         numba.set_num_threads(old[0])
         torch.set_num_threads(old[1])
-    assert payloads[0] == payloads[1]
+    assert payloads[1] == payloads[2]
+
+
+def test_gram_matrices_do_not_depend_on_threads():
+    """The quantisation's Gram matrices (step search, refit, feedback rounding) sum the same
+    way on 1 and 2 torch threads: a multi-threaded BLAS split their 300,000-long inner
+    dimension between threads and changed the last bits (issue 15 point 4)."""
+    from neural_memory.lossy.encoding.quantize import input_gram
+
+    x = torch.randn(300_000, 49, generator=torch.Generator().manual_seed(3))
+    old = torch.get_num_threads()
+    grams = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            grams.append(input_gram(x))
+    finally:
+        torch.set_num_threads(old)
+    assert np.array_equal(grams[0], grams[1])

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import torch
 
+from neural_memory.lossy.encoding.threads import one_torch_thread
+
 
 class Adam:
     """Plain Adam over parameter groups (the update rule of ``torch.optim.Adam``)."""
@@ -107,6 +109,12 @@ class Soap:
 
     @torch.no_grad()
     def step(self) -> None:
+        # one thread: the bytes must not depend on the thread count (threads.py), and the
+        # matrices are at most 64 x 64
+        with one_torch_thread():
+            self._step()
+
+    def _step(self) -> None:
         for g in self.param_groups:
             for p in g["params"]:
                 if p.grad is None:
