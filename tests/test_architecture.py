@@ -27,6 +27,7 @@ LAYERS = {
     "metrics": 0,
     "atomic": 0,
     "samples": 0,
+    "torch_threads": 0,  # torch imported on first use
     "native": 1,  # the binding of the C core (native/)
     "container": 1,
     "entropy": 1,

@@ -24,6 +24,7 @@ import numpy as np
 
 from neural_memory.errors import ImageError, OptionError
 from neural_memory.reconstruct.masks import MASK_KINDS, as_mask, box_mask, stroke_mask
+from neural_memory.torch_threads import torch_threads
 
 KINDS = ("auto", *MASK_KINDS)
 MIN_SIDE = 40  # images are padded to at least this size for the network
@@ -128,10 +129,7 @@ def _inpaint_float(values: np.ndarray, missing: np.ndarray, config: InpaintConfi
     from neural_memory.reconstruct.fill import coarse_fills
     from neural_memory.reconstruct.net import RefineNet
 
-    old_threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads or None):
         torch.manual_seed(config.seed)
         img = torch.from_numpy(np.ascontiguousarray(values.transpose(2, 0, 1)))[None]
         known = torch.from_numpy(~missing).float()[None, None]
@@ -144,8 +142,6 @@ def _inpaint_float(values: np.ndarray, missing: np.ndarray, config: InpaintConfi
         with torch.no_grad():
             out = net(img, known, coarse, other)
         return out[0].clamp(0, 1).permute(1, 2, 0).numpy()
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _ordered(fills, kind: str):

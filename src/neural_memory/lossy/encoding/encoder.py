@@ -40,6 +40,7 @@ from neural_memory.lossy.encoding.model import CodecModel
 from neural_memory.lossy.encoding.presets import initial_lmbda, preset
 from neural_memory.lossy.encoding.quantize import latent_stream, quantise_networks
 from neural_memory.lossy.encoding.train import RateTarget, TrainConfig, finetune_arm, train
+from neural_memory.torch_threads import torch_threads
 
 
 def build_payload(
@@ -163,11 +164,5 @@ def encode_lossy(
         if options.bpp is not None or options.psnr is not None:
             rt = RateTarget(bpp=options.bpp, psnr=options.psnr)
     arch, tcfg = preset(options.preset, c, h * w, lmbda, options.steps)
-    previous_threads = torch.get_num_threads()
-    if options.threads is not None:
-        torch.set_num_threads(options.threads)
-    try:
-        with retained_heap():
-            return fit(image, arch, tcfg, lmbda, options.seed, progress, rt, options.device)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(options.threads), retained_heap():
+        return fit(image, arch, tcfg, lmbda, options.seed, progress, rt, options.device)

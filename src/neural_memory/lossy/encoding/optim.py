@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from neural_memory.lossy.encoding.threads import one_torch_thread
+from neural_memory.torch_threads import torch_threads
 
 
 class Adam:
@@ -109,9 +109,9 @@ class Soap:
 
     @torch.no_grad()
     def step(self) -> None:
-        # one thread: the bytes must not depend on the thread count (threads.py), and the
-        # matrices are at most 64 x 64
-        with one_torch_thread():
+        # one thread: the bytes must not depend on the thread count (torch_threads.py), and
+        # the matrices are at most 64 x 64
+        with torch_threads(1):
             self._step()
 
     def _step(self) -> None:

@@ -34,7 +34,7 @@ from neural_memory.lossy.decoding.arm import (
 )
 from neural_memory.lossy.decoding.bitstream import WEIGHT_MAX, QuantModule
 from neural_memory.lossy.encoding.model import CHUNK_PIXELS, CodecModel
-from neural_memory.lossy.encoding.threads import one_torch_thread
+from neural_memory.torch_threads import torch_threads
 
 _FREQ = np.diff(CDF, axis=1)
 # bits of value d under weight row si (centre 0), for |d| <= RADIUS; escapes costed roughly
@@ -109,7 +109,7 @@ def round_with_feedback(layer: torch.nn.Linear, gram: np.ndarray, q: int) -> Qua
 def input_gram(x: torch.Tensor) -> np.ndarray:
     """Gram matrix of (n, in) inputs with a constant 1 appended, in float64."""
     x1 = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1).double()
-    with one_torch_thread():  # the same sums on any thread count (threads.py)
+    with torch_threads(1):  # the same sums on any thread count (torch_threads.py)
         return (x1.T @ x1).numpy()
 
 
@@ -245,7 +245,7 @@ def output_layer_gram(
             x = torch.relu(torch.addmm(layer.bias[:, None], layer.weight, x))
         x1 = torch.cat([x, torch.ones(1, x.shape[1])]).double()
         tgt = target_hw[:, rows].reshape(target_hw.shape[0], -1).double()
-        with one_torch_thread():  # the same sums on any thread count (threads.py)
+        with torch_threads(1):  # the same sums on any thread count (torch_threads.py)
             gram += x1 @ x1.T
             cross += x1 @ tgt.T
         t_sq += float((tgt * tgt).sum())
