@@ -201,7 +201,8 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
         else:
             runs.setdefault((r["label"], r["steps"]), {}).setdefault(r["image"], []).append(r)
     rows = []
-    for (label, steps), per_image in sorted(runs.items()):
+    order = lambda kv: (kv[0][0], str(kv[0][1]).zfill(8))  # noqa: E731 (steps may be "mixed")
+    for (label, steps), per_image in sorted(runs.items(), key=order):
         n_points = max(len(v) for v in per_image.values())
         row = {"label": label, "steps": steps, "images": 0, "seconds": None}
         secs = []
@@ -235,10 +236,10 @@ def summarise(records: list[dict], set_name: str) -> list[dict]:
 
 def compose(records: list[dict], spec: str) -> list[dict]:
     """Records of a configuration that switches between two measured ones by lambda:
-    ``NEW=A+B`` takes label A's record for each (image, lambda, steps) where A has one, else
-    B's, relabelled NEW (in memory only); ``NEW=A@0.01,0.003+B`` takes A's only at those
-    lambdas. Encodes are deterministic, so these are the records the switching configuration
-    would produce."""
+    ``NEW=A+B`` takes label A's record for each (image, lambda) where A has one, else B's,
+    relabelled NEW (in memory only); ``NEW=A@0.01,0.003+B`` takes A's only at those
+    lambdas. A and B may differ in steps (the presets train longer at low rates). Encodes
+    are deterministic, so these are the records the switching configuration would produce."""
     new, _, parts = spec.partition("=")
     first, _, second = parts.partition("+")
     first, _, only = first.partition("@")
@@ -248,16 +249,24 @@ def compose(records: list[dict], spec: str) -> list[dict]:
         lambdas = {float(v) for v in only.split(",") if v}
     except ValueError:
         raise SystemExit(f"--compose: lambdas after @ must be numbers, got {only!r}") from None
-    key = lambda r: (r["set"], r["image"], r.get("lmbda"), r.get("steps"))  # noqa: E731
-    taken = {
-        key(r): r
-        for r in records
-        if r["label"] == first and (not lambdas or r.get("lmbda") in lambdas)
-    }
-    for r in records:
-        if r["label"] == second and key(r) not in taken:
-            taken[key(r)] = r
-    return [{**r, "label": new} for r in taken.values()]
+    key = lambda r: (r["set"], r["image"], r.get("lmbda"))  # noqa: E731
+    taken: dict[tuple, dict] = {}
+    for label, wanted in ((first, lambdas), (second, set())):
+        mine: dict[tuple, dict] = {}
+        for r in records:
+            if r["label"] != label or (wanted and r.get("lmbda") not in wanted):
+                continue
+            if key(r) in mine:
+                raise SystemExit(
+                    f"--compose: label {label!r} has several step counts for {r['image']} "
+                    f"at lambda {r.get('lmbda')}; compose labels of one step count each"
+                )
+            mine[key(r)] = r
+        taken = {**mine, **taken}
+    steps = {r["steps"] for r in taken.values()}
+    # A switch that trains longer at some lambdas is one configuration: its row says "mixed".
+    common = steps.pop() if len(steps) == 1 else "mixed"
+    return [{**r, "label": new, "steps": common} for r in taken.values()]
 
 
 def report(args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@ from neural_memory.options import (
     DEFAULT_PRESET,
     LOSSLESS,
     LOSSY,
+    LOW_RATE_STEPS_FACTOR,
     NEAR_LOSSLESS,
     PRESET_STEPS,
     PRESETS,
@@ -197,7 +198,8 @@ def _add_output_style(p: argparse.ArgumentParser) -> None:
 
 
 def _preset_steps() -> str:
-    return ", ".join(f"{name} {steps}" for name, steps in PRESET_STEPS.items())
+    steps = ", ".join(f"{name} {steps}" for name, steps in PRESET_STEPS.items())
+    return f"{steps} ({LOW_RATE_STEPS_FACTOR:g}x at low rates, where a step costs about half)"
 
 
 def _add_decode(commands) -> None:
