@@ -46,7 +46,7 @@ def encode_times(img: np.ndarray, variant: str, steps: int, lmbda: float) -> tup
     """(training seconds, seconds after training) of one encode."""
     h, w, _ = img.shape
     overrides = parse_overrides([v for v in variant.split("+") if v != "base"])
-    arch, tcfg = configure(steps, overrides, h * w)
+    arch, tcfg = configure(steps, overrides, h * w, lmbda)
     train_model, spent = encoder.train_model, {}
 
     def timed_train(*args, **kwargs):
