@@ -34,7 +34,6 @@ from neural_memory.options import (
     DEFAULT_PRESET,
     LOSSLESS,
     LOSSY,
-    LOW_RATE_STEPS_FACTOR,
     NEAR_LOSSLESS,
     PRESET_STEPS,
     PRESETS,
@@ -199,7 +198,7 @@ def _add_output_style(p: argparse.ArgumentParser) -> None:
 
 def _preset_steps() -> str:
     steps = ", ".join(f"{name} {steps}" for name, steps in PRESET_STEPS.items())
-    return f"{steps} ({LOW_RATE_STEPS_FACTOR:g}x at low rates, where a step costs about half)"
+    return f"{steps} (at lower rates scaled to about the same time)"
 
 
 def _add_decode(commands) -> None:

@@ -31,8 +31,10 @@ LOSSLESS = "lossless"
 NEAR_LOSSLESS = "near-lossless"
 MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 
-#: Lossy presets and the training steps each runs (the presets differ in training length
-#: only; lossy/encoding/presets.py builds the model and schedule from these).
+#: Lossy presets and the training steps each runs at high rates (the presets differ in
+#: training length only; lossy/encoding/presets.py builds the model and schedule from these,
+#: and scales the steps at lower rates, where a step costs more or less, to about the same
+#: time).
 #: ``default`` fits issue 15's budget of 120 s per Kodak image (768 x 512, both threads, quiet
 #: machine): with the wider networks of 2026-12-05 (synthesis 48, ARM 24) a step costs ~1.25x
 #: the old one, and 3000 steps took 112-148 s (kodim01, kodim23) as the VM's speed varied
@@ -40,12 +42,6 @@ MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 #: state. ``slow`` fills the 15-minute budget the same way: 12000 steps at 38-43 ms (kodim23,
 #: scripts/measure_step_time.py) are 8-9 minutes.
 PRESET_STEPS = {"fast": 300, "default": 2500, "slow": 12000}
-#: At low rates (lossy/encoding/presets.py's LOW_RATE_FROM_LMBDA) the presets train this many
-#: times as long: a step costs about half there (fewer latent grids), and the longer training
-#: pays. All six development images whole, lambda 0.01, 3500 steps instead of 2500: every
-#: image 1.5-3.6 points closer to AVIF s1 at that point (mean +7.0 -> +4.4 %), six-image BD-rate
-#: +6.6 -> +6.2 %, in 123-151 s on one thread (less than 2500 steps at the other rates).
-LOW_RATE_STEPS_FACTOR = 1.4
 PRESETS = tuple(PRESET_STEPS)
 DEFAULT_PRESET = "default"
 #: cjxl-style ``-e / --effort 1-10`` -> preset: 1-3 fast, 4-7 default, 8-10 slow.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from neural_memory.lossy.decoding.bitstream import ArchConfig
 from neural_memory.lossy.encoding.train import TrainConfig
-from neural_memory.options import LOW_RATE_STEPS_FACTOR, PRESET_STEPS
+from neural_memory.options import PRESET_STEPS
 
 DEFAULT_LMBDA = 1e-3
 
@@ -33,6 +33,18 @@ ARM_HIDDEN = (16, 24)
 # (see grids()): fixed costs that a small file cannot carry.
 WIDE_ARM_BELOW_LMBDA = 2e-3
 LOW_RATE_FROM_LMBDA = 5e-3
+# The rate estimated on every latent from this lambda (see rate_stride()).
+DENSE_RATE_FROM_LMBDA = 2e-3
+# Training steps against options.PRESET_STEPS, from each lambda (highest first), so that a
+# preset takes about the same time at every rate. Step times side by side
+# (scripts/measure_step_time.py, kodim23, 2 threads): at 3e-3 31.9 ms with the rate on a 2x2
+# lattice phase, 43.7 ms on every latent, so x0.73 keeps the time (2100 steps there gained
+# nothing on kodim01 and kodim07). At 0.01 (14 grids) more steps keep paying: 4400 instead
+# of 3000 brought five of six images 0.3-3.9 points closer to AVIF s1 at that point, but
+# whole CLI encodes of kodim23 took 127.1 s at 0.01 with 4400 steps against 105.3 s at 1e-3
+# in the same run (72.5 s with 3000 steps in an earlier one); x1.4 (3500) stays within the
+# budget.
+STEP_FACTORS = ((LOW_RATE_FROM_LMBDA, 1.4), (DENSE_RATE_FROM_LMBDA, 0.73))
 
 
 def widths(pixels: int, lmbda: float) -> tuple[int, int]:
@@ -87,16 +99,36 @@ def grids(channels: int, lmbda: float = DEFAULT_LMBDA) -> tuple[int, ...]:
 
 
 def preset_steps(name: str, lmbda: float) -> int:
-    """Training steps of preset ``name`` at ``lmbda``: options.PRESET_STEPS, times
-    options.LOW_RATE_STEPS_FACTOR from LOW_RATE_FROM_LMBDA (where :func:`grids` drops the
-    finest grids and a step costs about half), so each preset takes about the same time at
-    every rate.
+    """Training steps of preset ``name`` at ``lmbda``: options.PRESET_STEPS times the
+    factor of STEP_FACTORS for that rate, so each preset takes about the same time at every
+    rate.
 
-    >>> preset_steps("default", 1e-3), preset_steps("default", 1e-2)
-    (2500, 3500)
+    >>> [preset_steps("default", lm) for lm in (1e-3, 3e-3, 1e-2)]
+    [2500, 1825, 3500]
     """
-    steps = PRESET_STEPS[name]
-    return round(steps * LOW_RATE_STEPS_FACTOR) if lmbda >= LOW_RATE_FROM_LMBDA else steps
+    factor = next((f for start, f in STEP_FACTORS if lmbda >= start), 1.0)
+    return round(PRESET_STEPS[name] * factor)
+
+
+def rate_stride(lmbda: float) -> int:
+    """The lattice stride of the training's rate estimate at ``lmbda`` (TrainConfig.rate_stride):
+    every latent (1) from DENSE_RATE_FROM_LMBDA, else one random phase of a 2x2 lattice.
+
+    Why by rate: the estimate on every latent pays most where the rate weighs most. All six
+    development images whole, at about equal time (1825 steps on every latent against 2500
+    on the lattice): at lambda 3e-3 every image closer to AVIF s1 at that point, by 1.2-5.2
+    points (mean +10.8 -> +8.0 %; kodim01 +8.0 -> +2.8 %, kodim14 +2.9 -> -0.4 %); at 0.01
+    (3000 against 3500 steps) five of six closer, by 0.8-4.0 points (kodim23 +8.7 -> +4.9 %;
+    CLIC b51d +14.5 -> +17.5 %); at 1e-3 worse on both images measured (kodim01 +4.2 ->
+    +5.6 %, kodim23 +12.8 -> +13.3 %). At equal steps it was better at every rate (kodim01 at
+    3e-3 +8.0 -> +2.0 %); a sparser lattice (3x3) was far worse (+8.0 -> +19.8 %), and
+    keeping each phase's last gradient so that every latent gets a dense one (SAG) gained
+    nothing: what pays is not the gradient's density but the estimate on every latent.
+
+    >>> rate_stride(1e-3), rate_stride(3e-3)
+    (2, 1)
+    """
+    return 1 if lmbda >= DENSE_RATE_FROM_LMBDA else 2
 
 
 def preset(
@@ -104,8 +136,9 @@ def preset(
 ) -> tuple[ArchConfig, TrainConfig]:
     """The model and schedule of a preset (names and step counts: options.PRESET_STEPS) for
     an image of ``pixels`` pixels coded at ``lmbda`` (the network widths: :func:`widths`,
-    the latent grids: :func:`grids`, the steps: :func:`preset_steps`; under rate control,
-    its first lambda); ``steps`` overrides the preset's training length.
+    the latent grids: :func:`grids`, the steps: :func:`preset_steps`, the rate estimate:
+    :func:`rate_stride`; under rate control, its first lambda); ``steps`` overrides the
+    preset's training length.
 
     Presets differ in training length only: more steps keep paying (whole kodim07 + kodim23,
     BD-rate vs AVIF s1: 1500 steps +22.0 %, 3000 steps +15.2 %). ``default`` is sized for
@@ -114,4 +147,5 @@ def preset(
     """
     syn_hidden, arm_hidden = widths(pixels, lmbda)
     arch = ArchConfig(grids(channels, lmbda), arm_hidden, (syn_hidden,), channels)
-    return arch, TrainConfig(steps=preset_steps(name, lmbda) if steps is None else steps)
+    steps = preset_steps(name, lmbda) if steps is None else steps
+    return arch, TrainConfig(steps=steps, rate_stride=rate_stride(lmbda))
