@@ -198,7 +198,7 @@ def _add_output_style(p: argparse.ArgumentParser) -> None:
 
 def _preset_steps() -> str:
     steps = ", ".join(f"{name} {steps}" for name, steps in PRESET_STEPS.items())
-    return f"{steps} (at lower rates scaled to about the same time)"
+    return f"{steps} (scaled at low rates to take about the same time)"
 
 
 def _add_decode(commands) -> None:
