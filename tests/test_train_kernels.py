@@ -261,7 +261,9 @@ def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
     img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
     # the presets' wide networks too: SOAP's 48 x 48 statistics were multiplied in another
     # order on 2 threads (whole kodim23: another file after 300 steps)
-    arches = [ArchConfig(grids(3), 16, (24,), 3), ArchConfig(grids(3), 24, (48,), 3)]
+    # and the rate on every latent (presets.rate_stride from lambda 2e-3)
+    narrow, wide = ArchConfig(grids(3), 16, (24,), 3), ArchConfig(grids(3), 24, (48,), 3)
+    runs = [(narrow, 2), (wide, 2), (wide, 1)]
     old = numba.get_num_threads(), torch.get_num_threads()
     payloads: dict[int, list[bytes]] = {1: [], 2: []}
     try:
@@ -269,8 +271,9 @@ def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
             numba.set_num_threads(n)
             torch.set_num_threads(n)
             assert tk.threads() == n
-            for arch in arches:
-                payloads[n].append(fit(img, arch, TrainConfig(steps=120), lmbda=1e-3, seed=0))
+            for arch, stride in runs:
+                tcfg = TrainConfig(steps=120, rate_stride=stride)
+                payloads[n].append(fit(img, arch, tcfg, lmbda=1e-3, seed=0))
     finally:
         numba.set_num_threads(old[0])
         torch.set_num_threads(old[1])
@@ -282,14 +285,11 @@ def test_gram_matrices_do_not_depend_on_threads():
     way on 1 and 2 torch threads: a multi-threaded BLAS split their 300,000-long inner
     dimension between threads and changed the last bits (issue 15 point 4)."""
     from neural_memory.lossy.encoding.quantize import input_gram
+    from neural_memory.torch_threads import torch_threads
 
     x = torch.randn(300_000, 49, generator=torch.Generator().manual_seed(3))
-    old = torch.get_num_threads()
     grams = []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
+    for n in (1, 2):
+        with torch_threads(n):
             grams.append(input_gram(x))
-    finally:
-        torch.set_num_threads(old)
     assert np.array_equal(grams[0], grams[1])

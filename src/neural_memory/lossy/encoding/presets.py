@@ -43,7 +43,7 @@ DENSE_RATE_FROM_LMBDA = 2e-3
 # of 3000 brought five of six images 0.3-3.9 points closer to AVIF s1 at that point, but
 # whole CLI encodes of kodim23 took 127.1 s at 0.01 with 4400 steps against 105.3 s at 1e-3
 # in the same run (72.5 s with 3000 steps in an earlier one); x1.4 (3500) stays within the
-# budget.
+# budget (95.2 s at 0.01, 92.7 s at 3e-3, 102.0 s at 1e-3 in a last run).
 STEP_FACTORS = ((LOW_RATE_FROM_LMBDA, 1.4), (DENSE_RATE_FROM_LMBDA, 0.73))
 
 
@@ -118,10 +118,11 @@ def rate_stride(lmbda: float) -> int:
     development images whole, at about equal time (1825 steps on every latent against 2500
     on the lattice): at lambda 3e-3 every image closer to AVIF s1 at that point, by 1.2-5.2
     points (mean +10.8 -> +8.0 %; kodim01 +8.0 -> +2.8 %, kodim14 +2.9 -> -0.4 %); at 0.01
-    (3000 against 3500 steps) five of six closer, by 0.8-4.0 points (kodim23 +8.7 -> +4.9 %;
-    CLIC b51d +14.5 -> +17.5 %); at 1e-3 worse on both images measured (kodim01 +4.2 ->
-    +5.6 %, kodim23 +12.8 -> +13.3 %). At equal steps it was better at every rate (kodim01 at
-    3e-3 +8.0 -> +2.0 %); a sparser lattice (3x3) was far worse (+8.0 -> +19.8 %), and
+    (3500 steps both, the presets' count there) four of six closer, mean +4.2 -> +2.0 %
+    (kodim14 -1.4 -> -6.0 %, kodim23 +8.7 -> +4.2 %; the CLIC crops 0.9-1.9 points further);
+    at 1e-3 worse on both images measured (kodim01 +4.2 -> +5.6 %, kodim23 +12.8 -> +13.3 %).
+    At equal steps (2500) it was better on three of four points (kodim01 at 3e-3 +8.0 ->
+    +2.0 %, at 1e-3 +4.2 -> +4.8 %); a sparser lattice (3x3) was far worse (+8.0 -> +19.8 %), and
     keeping each phase's last gradient so that every latent gets a dense one (SAG) gained
     nothing: what pays is not the gradient's density but the estimate on every latent.
 
