@@ -44,9 +44,8 @@ def sgemm_gflops(repeat: int = 10) -> float:
 
 def encode_times(img: np.ndarray, variant: str, steps: int, lmbda: float) -> tuple[float, float]:
     """(training seconds, seconds after training) of one encode."""
-    h, w, _ = img.shape
     overrides = parse_overrides([v for v in variant.split("+") if v != "base"])
-    arch, tcfg = configure(steps, overrides, h * w, lmbda)
+    arch, tcfg = configure(steps, overrides, img, lmbda)
     train_model, spent = encoder.train_model, {}
 
     def timed_train(*args, **kwargs):

@@ -103,12 +103,12 @@ def _convert(value: str, current: object) -> object:
     return type(current)(value)
 
 
-def configure(steps: int, overrides: dict[str, str], pixels: int, lmbda: float):
-    """The default preset's configurations for an image of ``pixels`` pixels at ``lmbda``
-    with ``steps`` and the overrides applied."""
-    from neural_memory.lossy.encoding.presets import preset
+def configure(steps: int, overrides: dict[str, str], image: np.ndarray, lmbda: float):
+    """The default preset's configurations for ``image`` at ``lmbda`` (as the encoder
+    chooses them, encoder.image_preset) with ``steps`` and the overrides applied."""
+    from neural_memory.lossy.encoding.encoder import image_preset
 
-    arch, tcfg = preset("default", 3, pixels, lmbda)
+    arch, tcfg = image_preset("default", image, lmbda)
     t_fields = {f.name for f in dataclasses.fields(tcfg)}
     a_fields = {f.name for f in dataclasses.fields(arch)}
     t_changes: dict[str, object] = {"steps": steps}
@@ -130,7 +130,7 @@ def encode_ours(img: np.ndarray, lmbda: float, steps: int, overrides: dict[str, 
     from neural_memory.lossy.encoding.heap import retained_heap
 
     h, w, c = img.shape
-    arch, tcfg = configure(steps, overrides, h * w, lmbda)
+    arch, tcfg = configure(steps, overrides, img, lmbda)
     t0 = time.perf_counter()
     with retained_heap():
         payload = fit(img, arch, tcfg, lmbda)

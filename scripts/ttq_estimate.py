@@ -44,7 +44,7 @@ WEIGHT_BITS = 4.0  # per network weight, as the encoder's progress estimate
 
 def estimate(img, lmbda: float, steps: int, overrides: dict[str, str]) -> dict:
     h, w, c = img.shape
-    arch, tcfg = configure(steps, overrides, h * w)
+    arch, tcfg = configure(steps, overrides, img, lmbda)
     t0 = time.perf_counter()
     model, target, _ = train_model(img, arch, tcfg, lmbda)
     ys = [torch.round(y.detach()) for y in model.latents]

@@ -243,6 +243,37 @@ def test_arm_prior_ships_and_fits_the_presets():
                 np.testing.assert_array_equal(arm_vector(model.arm), vec)
 
 
+def test_image_preset_narrows_the_synthesis_of_a_cheap_image():
+    """A large image whose analytic start costs few bits (smooth) gets the narrow synthesis,
+    a busy one the wide; a small image is narrow without an estimate; the estimate is
+    deterministic and leaves torch's random stream where it was."""
+    torch = pytest.importorskip("torch")
+    from neural_memory.lossy.encoding.encoder import image_preset, start_bits
+    from neural_memory.lossy.encoding.presets import (
+        NARROW_SYN_BELOW_START_BITS,
+        SYN_HIDDEN,
+        WIDE_FROM_PIXELS,
+        preset,
+    )
+
+    side = 400
+    assert side * side >= WIDE_FROM_PIXELS
+    ramp = np.linspace(0, 255, side, dtype=np.float32)
+    smooth = np.repeat(np.add.outer(ramp, ramp)[:, :, None] / 2, 3, axis=2).astype(np.uint8)
+    busy = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    arch, tcfg = preset("default", 3, side * side, 1e-2)
+    torch.manual_seed(5)
+    untouched = torch.rand(1)
+    torch.manual_seed(5)
+    low = start_bits(smooth, arch, tcfg, 1e-2)
+    assert torch.equal(torch.rand(1), untouched)
+    assert start_bits(smooth, arch, tcfg, 1e-2) == low
+    assert low < NARROW_SYN_BELOW_START_BITS < start_bits(busy, arch, tcfg, 1e-2)
+    assert image_preset("default", smooth, 1e-2)[0].syn_hidden == (SYN_HIDDEN[0],)
+    assert image_preset("default", busy, 1e-2)[0].syn_hidden == (SYN_HIDDEN[1],)
+    assert image_preset("default", busy[:100, :100], 1e-2)[0].syn_hidden == (SYN_HIDDEN[0],)
+
+
 def test_arm_prior_of_the_arms_width_else_the_widest_narrower_one_embedded(tmp_path, monkeypatch):
     """An ARM starts from the prior of its own width; without one, from the widest narrower
     prior embedded, computing exactly what that prior computes; narrower than every prior, it

@@ -29,6 +29,10 @@ def initial_lmbda(target_bpp: float | None, target_psnr: float | None) -> float:
 WIDE_FROM_PIXELS = 160_000
 SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
+# ... and by what the image will cost: below this many latent bits at the analytic start
+# (encoder.start_bits), the 48-unit synthesis' ~1,000 weights (~5.5 kbit coded) would be
+# more than about 30 % of them, and the narrow one is used (measurements: widths()).
+NARROW_SYN_BELOW_START_BITS = 18_000
 # The wider ARM only below this lambda (see widths()), the finest grids only below the other
 # (see grids()): fixed costs that a small file cannot carry.
 WIDE_ARM_BELOW_LMBDA = 2e-3
@@ -47,9 +51,23 @@ DENSE_RATE_FROM_LMBDA = 2e-3
 STEP_FACTORS = ((LOW_RATE_FROM_LMBDA, 1.4), (DENSE_RATE_FROM_LMBDA, 0.73))
 
 
-def widths(pixels: int, lmbda: float) -> tuple[int, int]:
+def widths(pixels: int, lmbda: float, start_bits: float | None = None) -> tuple[int, int]:
     """(synthesis hidden units, ARM hidden units) for an image of ``pixels`` pixels coded
-    at rate-distortion weight ``lmbda``.
+    at rate-distortion weight ``lmbda`` whose latents cost ``start_bits`` at the analytic
+    start (None: not estimated).
+
+    The synthesis is narrow where its weights would weigh on the file: on small images, and
+    where the start's latents cost less than NARROW_SYN_BELOW_START_BITS (a simple image at
+    a low rate). 24 units instead of 48 at the presets' steps, against AVIF s1 at that
+    point, by the start's cost: every image measured below 18 kbit gained, the CLIC
+    development crops at 0.01 (14.6 / 6.3 kbit) +7.4 -> -1.2 % and +16.4 -> -2.8 % (11 /
+    15 % smaller files at -0.08 / +0.05 dB), CLIC b51d at 3e-3 (13.2 kbit) +9.6 -> +4.6 %,
+    and two CID22 images at 0.01 that the choice was not tuned on (15.2 / 14.7 kbit) +13.2
+    -> +8.0 % and -24.7 -> -29.5 %; above it, kodim02 at 0.01 (21.2 kbit) -9.4 -> -8.0 %,
+    kodim23 (29.3 kbit) +4.2 -> +8.7 %, the other Kodak images (50-83 kbit) 2-6 points
+    worse; CLIC 097c at 3e-3 (33.7 kbit) would have gained (+14.8 -> +12.4 %), so the
+    start's cost is a safe rather than a sharp test. 32 units sat between (097c at 0.01
+    +1.6 %).
 
     The wider ARM pays at high rates only: its 488 more weights, at the ~5-6 bits per weight
     the ARM's layers are coded with, cost about 300-360 bytes, a large part of a low-rate
@@ -63,9 +81,12 @@ def widths(pixels: int, lmbda: float) -> tuple[int, int]:
 
     >>> widths(768 * 512, 1e-3), widths(768 * 512, 3e-3), widths(256 * 256, 1e-3)
     ((48, 24), (48, 16), (24, 16))
+    >>> widths(768 * 512, 1e-2, start_bits=15_000)
+    (24, 16)
     """
     wide = pixels >= WIDE_FROM_PIXELS
-    return SYN_HIDDEN[wide], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
+    cheap = start_bits is not None and start_bits < NARROW_SYN_BELOW_START_BITS
+    return SYN_HIDDEN[wide and not cheap], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
 
 
 LUMA = (0, 1, 2, 3, 4, 5, 6)
@@ -133,20 +154,26 @@ def rate_stride(lmbda: float) -> int:
 
 
 def preset(
-    name: str, channels: int, pixels: int, lmbda: float, steps: int | None = None
+    name: str,
+    channels: int,
+    pixels: int,
+    lmbda: float,
+    steps: int | None = None,
+    start_bits: float | None = None,
 ) -> tuple[ArchConfig, TrainConfig]:
     """The model and schedule of a preset (names and step counts: options.PRESET_STEPS) for
     an image of ``pixels`` pixels coded at ``lmbda`` (the network widths: :func:`widths`,
     the latent grids: :func:`grids`, the steps: :func:`preset_steps`, the rate estimate:
     :func:`rate_stride`; under rate control, its first lambda); ``steps`` overrides the
-    preset's training length.
+    preset's training length; ``start_bits`` (encoder.start_bits) lets the widths follow
+    what the image costs (encoder.image_preset passes it).
 
     Presets differ in training length only: more steps keep paying (whole kodim07 + kodim23,
     BD-rate vs AVIF s1: 1500 steps +22.0 %, 3000 steps +15.2 %). ``default`` is sized for
     the 120 s budget on a 2-core CPU and ``slow`` for 15 minutes (the step counts and their
     measured times: options.PRESET_STEPS).
     """
-    syn_hidden, arm_hidden = widths(pixels, lmbda)
+    syn_hidden, arm_hidden = widths(pixels, lmbda, start_bits)
     arch = ArchConfig(grids(channels, lmbda), arm_hidden, (syn_hidden,), channels)
     steps = preset_steps(name, lmbda) if steps is None else steps
     return arch, TrainConfig(steps=steps, rate_stride=rate_stride(lmbda))
