@@ -32,12 +32,11 @@ def check(path: Path, lmbda: float, steps: int) -> dict:
 
     from neural_memory.lossy.decoding.decoder import decode_lossy
     from neural_memory.lossy.decoding.reference import decode_lossy_reference
-    from neural_memory.lossy.encoding.encoder import fit
-    from neural_memory.lossy.encoding.presets import preset
+    from neural_memory.lossy.encoding.encoder import fit, image_preset
 
     pixels = np.asarray(Image.open(path).convert("RGB"))
     h, w, c = pixels.shape
-    arch, tcfg = preset("default", c, h * w, lmbda)
+    arch, tcfg = image_preset("default", pixels, lmbda)
     start = time.perf_counter()
     payload = fit(pixels, arch, replace(tcfg, steps=steps), lmbda=lmbda, seed=0)
     encode_s = time.perf_counter() - start

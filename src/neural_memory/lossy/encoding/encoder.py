@@ -37,7 +37,7 @@ from neural_memory.lossy.encoding.analytic_init import pyramid_init
 from neural_memory.lossy.encoding.arm_prior import load_arm_prior, set_arm
 from neural_memory.lossy.encoding.heap import retained_heap
 from neural_memory.lossy.encoding.model import CodecModel
-from neural_memory.lossy.encoding.presets import WIDE_FROM_PIXELS, initial_lmbda, preset
+from neural_memory.lossy.encoding.presets import cost_decides_width, initial_lmbda, preset
 from neural_memory.lossy.encoding.quantize import latent_stream, quantise_networks
 from neural_memory.lossy.encoding.train import RateTarget, TrainConfig, finetune_arm, train
 from neural_memory.torch_threads import torch_threads
@@ -97,8 +97,9 @@ def start_bits(image: np.ndarray, arch: ArchConfig, tcfg: TrainConfig, lmbda: fl
 
     Why it can decide: on the development images at lambda 0.01 it ranked the final files
     in the same order (CLIC b51d 6.3 kbit -> 1,556 B, 097c 14.6 kbit -> 2,502 B, kodim23
-    29.3 kbit -> 4,087 B). It costs one analytic start and one rate pass (~0.2 s for a Kodak
-    image) and leaves torch's random stream as it found it."""
+    29.3 kbit -> 4,087 B). It costs one analytic start and one rate pass (a small part of an
+    encode: the rate pass is one training step's estimate, without gradients) and leaves
+    torch's random stream as it found it."""
     h, w, c = image.shape
     with torch.random.fork_rng(devices=[]):  # the model's initialisation draws
         model = CodecModel(h, w, arch)
@@ -115,7 +116,7 @@ def image_preset(
 ) -> tuple[ArchConfig, TrainConfig]:
     """:func:`~neural_memory.lossy.encoding.presets.preset` for this image: where the widths
     could depend on what it costs (an image of presets.WIDE_FROM_PIXELS pixels or more), its
-    :func:`start_bits` decide them.
+    :func:`start_bits` decide them (presets.cost_decides_width).
 
     >>> img = np.zeros((8, 8, 3), np.uint8)
     >>> image_preset("fast", img, 1e-2)[0].syn_hidden
@@ -123,7 +124,7 @@ def image_preset(
     """
     h, w, c = image.shape
     arch, tcfg = preset(name, c, h * w, lmbda, steps)
-    if h * w < WIDE_FROM_PIXELS:
+    if not cost_decides_width(h * w):
         return arch, tcfg
     return preset(name, c, h * w, lmbda, steps, start_bits(image, arch, tcfg, lmbda))
 

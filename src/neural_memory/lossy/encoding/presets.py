@@ -30,8 +30,9 @@ WIDE_FROM_PIXELS = 160_000
 SYN_HIDDEN = (24, 48)  # (below WIDE_FROM_PIXELS, from it)
 ARM_HIDDEN = (16, 24)
 # ... and by what the image will cost: below this many latent bits at the analytic start
-# (encoder.start_bits), the 48-unit synthesis' ~1,000 weights (~5.5 kbit coded) would be
-# more than about 30 % of them, and the narrow one is used (measurements: widths()).
+# (encoder.start_bits) the narrow synthesis is used. The 48-unit one has ~1,000 weights
+# (~5.5 kbit coded), ~500 more than the 24-unit one: near a third of such a start
+# (measurements: widths()).
 NARROW_SYN_BELOW_START_BITS = 18_000
 # The wider ARM only below this lambda (see widths()), the finest grids only below the other
 # (see grids()): fixed costs that a small file cannot carry.
@@ -58,13 +59,14 @@ def widths(pixels: int, lmbda: float, start_bits: float | None = None) -> tuple[
 
     The synthesis is narrow where its weights would weigh on the file: on small images, and
     where the start's latents cost less than NARROW_SYN_BELOW_START_BITS (a simple image at
-    a low rate). 24 units instead of 48 at the presets' steps, against AVIF s1 at that
-    point, by the start's cost: every image measured below 18 kbit gained, the CLIC
+    a low rate; :func:`cost_decides_width` says when the cost is asked). 24 units instead of
+    48 at the default preset's steps (colour images), against AVIF s1 at that point, by the
+    start's cost (``scripts/start_bits.py``): every image measured below 18 kbit gained, the CLIC
     development crops at 0.01 (14.6 / 6.3 kbit) +7.4 -> -1.2 % and +16.4 -> -2.8 % (11 /
     15 % smaller files at -0.08 / +0.05 dB), CLIC b51d at 3e-3 (13.2 kbit) +9.6 -> +4.6 %,
-    and two CID22 images at 0.01 that the choice was not tuned on (15.2 / 14.7 kbit) +13.2
+    and two CID22 images at 0.01 that the choice was not tuned on (15.1 / 14.8 kbit) +13.2
     -> +8.0 % and -24.7 -> -29.5 %; above it, kodim02 at 0.01 (21.2 kbit) -9.4 -> -8.0 %,
-    kodim23 (29.3 kbit) +4.2 -> +8.7 %, the other Kodak images (50-83 kbit) 2-6 points
+    kodim23 (29.3 kbit) +4.2 -> +8.7 %, kodim01, 07 and 14 (51-83 kbit) 4.7-5.8 points
     worse; CLIC 097c at 3e-3 (33.7 kbit) would have gained (+14.8 -> +12.4 %), so the
     start's cost is a safe rather than a sharp test. 32 units sat between (097c at 0.01
     +1.6 %).
@@ -85,8 +87,22 @@ def widths(pixels: int, lmbda: float, start_bits: float | None = None) -> tuple[
     (24, 16)
     """
     wide = pixels >= WIDE_FROM_PIXELS
-    cheap = start_bits is not None and start_bits < NARROW_SYN_BELOW_START_BITS
+    cheap = (
+        cost_decides_width(pixels)
+        and start_bits is not None
+        and start_bits < NARROW_SYN_BELOW_START_BITS
+    )
     return SYN_HIDDEN[wide and not cheap], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
+
+
+def cost_decides_width(pixels: int) -> bool:
+    """Whether what an image of ``pixels`` pixels costs can change its widths (a small image
+    has the narrow networks anyway), i.e. whether encoder.image_preset estimates it.
+
+    >>> cost_decides_width(768 * 512), cost_decides_width(256 * 256)
+    (True, False)
+    """
+    return pixels >= WIDE_FROM_PIXELS
 
 
 LUMA = (0, 1, 2, 3, 4, 5, 6)
