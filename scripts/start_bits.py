@@ -13,6 +13,7 @@ or so per Kodak image and lambda), e.g. that no Kodak image does at the benchmar
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def main() -> None:
         from time_to_quality import DEV_IMAGES, FULL_CROP, dev_image
 
         images += [(n, lambda n=n: dev_image(n, FULL_CROP)) for n in DEV_IMAGES]
-    print(f"start bits (kbit) and default synthesis width; narrow below "
+    print(f"start bits (kbit), default synthesis width (estimate's time); narrow below "
           f"{NARROW_SYN_BELOW_START_BITS / 1000:g} kbit")  # fmt: skip
     for name, load in images:
         img = load()
@@ -43,9 +44,11 @@ def main() -> None:
         cells = []
         for lmbda in lambdas:
             arch, tcfg = preset("default", c, h * w, lmbda)
+            t0 = time.perf_counter()
             bits = start_bits(img, arch, tcfg, lmbda)
+            seconds = time.perf_counter() - t0
             width = preset("default", c, h * w, lmbda, start_bits=bits)[0].syn_hidden[0]
-            cells.append(f"{lmbda:g}: {bits / 1000:6.1f} k / {width}")
+            cells.append(f"{lmbda:g}: {bits / 1000:6.1f} k / {width} ({seconds:.2f} s)")
         print(f"{name.split('/')[-1][:24]:24s} " + "  ".join(cells), flush=True)
 
 
