@@ -100,15 +100,36 @@ def start_bits(image: np.ndarray, arch: ArchConfig, tcfg: TrainConfig, lmbda: fl
     29.3 kbit -> 4,087 B). It costs one analytic start and one rate pass (a small part of an
     encode: the rate pass is one training step's estimate, without gradients) and leaves
     torch's random stream as it found it."""
-    h, w, c = image.shape
     with torch.random.fork_rng(devices=[]):  # the model's initialisation draws
-        model = CodecModel(h, w, arch)
-    load_arm_prior(model.arm)
-    pyramid_init(model, _target(image).reshape(c, h, w), tcfg.init_step * lmbda**0.5)
+        model, _ = _start_model(image, arch, tcfg, lmbda)
     ys = [torch.round(y) for y in model.latents]
     if model.fused_cpu:
         return model.rate_bits_fused(ys, 1)[0]
     return float(model.rate_bits(ys, 1))
+
+
+def _start_model(
+    image: np.ndarray,
+    arch: ArchConfig,
+    tcfg: TrainConfig,
+    lmbda: float,
+    arm_start: np.ndarray | None = None,
+    device: str = "cpu",
+) -> tuple[CodecModel, torch.Tensor]:
+    """The model of an (H, W, C) uint8 image where training starts (the ARM from
+    ``arm_start`` or the shipped prior, the analytic start of the latents and synthesis) on
+    ``device``, and the (C, H*W) target there: one owner for train_model and start_bits."""
+    h, w, c = image.shape
+    model = CodecModel(h, w, arch)
+    if arm_start is not None:
+        set_arm(model.arm, arm_start)
+    elif tcfg.arm_prior:
+        load_arm_prior(model.arm)
+    model.to(device)
+    target = _target(image).to(device)
+    if tcfg.init_step > 0:
+        pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
+    return model, target
 
 
 def image_preset(
@@ -145,19 +166,10 @@ def train_model(
     ``arm_start`` (an arm_prior.arm_vector) overrides the shipped ARM prior. Training runs on
     ``device`` (a GPU through autograd, the CPU in the fused kernels); the model and target
     come back on the CPU, where everything after training runs."""
-    h, w, c = image.shape
-    target = _target(image)
+    h, w, _ = image.shape
     torch.manual_seed(seed)
-    model = CodecModel(h, w, arch)
-    if arm_start is not None:
-        set_arm(model.arm, arm_start)
-    elif tcfg.arm_prior:
-        load_arm_prior(model.arm)
+    model, target = _start_model(image, arch, tcfg, lmbda, arm_start, device)
     progress = _file_rate_progress(progress, model, h * w)
-    model.to(device)
-    target = target.to(device)
-    if tcfg.init_step > 0:
-        pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
     log = train(model, target, lmbda, tcfg, seed=seed, progress=progress, rate_target=rate_target)
     return model.cpu(), target.cpu(), log.get("lmbda", lmbda)
 

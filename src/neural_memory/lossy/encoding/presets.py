@@ -87,11 +87,7 @@ def widths(pixels: int, lmbda: float, start_bits: float | None = None) -> tuple[
     (24, 16)
     """
     wide = pixels >= WIDE_FROM_PIXELS
-    cheap = (
-        cost_decides_width(pixels)
-        and start_bits is not None
-        and start_bits < NARROW_SYN_BELOW_START_BITS
-    )
+    cheap = start_bits is not None and start_bits < NARROW_SYN_BELOW_START_BITS
     return SYN_HIDDEN[wide and not cheap], ARM_HIDDEN[wide and lmbda < WIDE_ARM_BELOW_LMBDA]
 
 
