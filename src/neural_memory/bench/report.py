@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,36 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _setting_str(v: Any) -> str:
     return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _per_image_section(
+    per_image: dict[str, dict[str, dict[str, float | None]]], h: str
+) -> list[str]:
+    """One table per codec of ours: its BD-rate against each other lossy codec, image by
+    image, with the mean and the median of the images' values under them."""
+    out: list[str] = []
+    for test, by_other in per_image.items():
+        others = list(by_other)
+        if not others:
+            continue
+        images = sorted({i for row in by_other.values() for i in row})
+        out += ["", f"{h}# Per image: BD-rate (%, PSNR) of `{test}` against each codec", ""]
+        rows = [
+            [Path(i).stem] + [_fmt(by_other[o].get(i), 1, True) for o in others] for i in images
+        ]
+        for name, stat in (("mean", statistics.mean), ("median", statistics.median)):
+            cells = []
+            for o in others:
+                vals = [v for v in by_other[o].values() if v is not None]
+                cells.append(_fmt(stat(vals), 1, True) if vals else "n/a")
+            rows.append([f"*{name}*", *cells])
+        out.append(_table(["image", *(f"`{o}`" for o in others)], rows))
+        out += [
+            "",
+            "Each image's own curves (its points only); the dataset rows above use the mean "
+            "curves, so their figure differs from the mean of these.",
+        ]
+    return out
 
 
 def render_markdown(
@@ -136,6 +167,7 @@ def render_markdown(
                 out.append(_table(["measured vs published", *pubs], rows))
                 out += ["", f"Published curves: {kodak_published_about()}", ""]
                 out += [f"* {p}: {summ['published'][p]['source']}" for p in pubs]
+        out += _per_image_section(summ.get("bd_rate_psnr_per_image", {}), h)
         if cfg.plots:
             out += [
                 "",
