@@ -245,20 +245,22 @@ def compose(records: list[dict], spec: str) -> list[dict]:
     """Records of a configuration that switches between two measured ones by lambda:
     ``NEW=A+B`` takes label A's record for each (image, lambda) where A has one, else B's,
     relabelled NEW (in memory only); ``NEW=A@0.01,0.003+B`` takes A's only at those
-    lambdas. A and B may differ in steps (the presets train longer at low rates). Encodes
-    are deterministic, so these are the records the switching configuration would produce."""
+    lambdas; ``NEW=A`` takes A's alone (one configuration whose steps differ by lambda, as
+    a preset's do, which the report would otherwise list once per step count). A and B may
+    differ in steps (the presets train longer at low rates). Encodes are deterministic, so
+    these are the records the switching configuration would produce."""
     new, _, parts = spec.partition("=")
     first, _, second = parts.partition("+")
     first, _, only = first.partition("@")
-    if not (new and first and second):
-        raise SystemExit(f"--compose wants NEW=A+B or NEW=A@L1,L2+B, got {spec!r}")
+    if not (new and first):
+        raise SystemExit(f"--compose wants NEW=A, NEW=A+B or NEW=A@L1,L2+B, got {spec!r}")
     try:
         lambdas = {float(v) for v in only.split(",") if v}
     except ValueError:
         raise SystemExit(f"--compose: lambdas after @ must be numbers, got {only!r}") from None
     key = lambda r: (r["set"], r["image"], r.get("lmbda"))  # noqa: E731
     taken: dict[tuple, dict] = {}
-    for label, wanted in ((first, lambdas), (second, set())):
+    for label, wanted in ((first, lambdas), *([(second, set())] if second else [])):
         mine: dict[tuple, dict] = {}
         for r in records:
             if r["label"] != label or (wanted and r.get("lmbda") not in wanted):
@@ -352,7 +354,8 @@ def main() -> None:
     ap.add_argument("--compose", action="append", default=[], metavar="NEW=A+B",
                     help="with --report: also a configuration made of label A's records, "
                     "B's where A has none (a preset switching between them by lambda); "
-                    "A@0.01,0.003 takes A's at those lambdas only; composes run in order, "
+                    "A@0.01,0.003 takes A's at those lambdas only; NEW=A alone joins A's "
+                    "step counts (a preset's steps differ by lambda); composes run in order, "
                     "so one may build on another")  # fmt: skip
     args = ap.parse_args()
     args.steps = [int(s) for s in args.steps.split(",")]
