@@ -88,7 +88,9 @@ def test_quantization_proxy_matches_autograd(t):
 
 @pytest.mark.parametrize("mixed", [False, True])
 def test_fused_training_step_matches_autograd(mixed):
-    """A whole step (proxies, distortion on a row subset, rate): same latent gradients."""
+    """A whole step (proxies, distortion on a row subset, rate): same latent gradients (the
+    fused step returns them in parts, which Adam combines)."""
+    from neural_memory.lossy.encoding.optim import _combine
     from neural_memory.lossy.encoding.train import TrainConfig, _autograd_step, _fused_step
 
     cfg = TrainConfig(mixed=mixed)
@@ -104,8 +106,13 @@ def test_fused_training_step_matches_autograd(mixed):
         torch.manual_seed(7)
         n_values = 3 * rows.shape[0] * 34
         gen = torch.Generator().manual_seed(5)
-        mse, bits = step_fn(model, cfg, target, rows, n_values, 1e-3, True, 0.2, gen)
-        results.append((mse, bits, [y.grad.clone() for y in model.latents]))
+        mse, bits, parts = step_fn(model, cfg, target, rows, n_values, 1e-3, True, 0.2, gen)
+        grads = (
+            [y.grad.clone() for y in model.latents]
+            if parts is None
+            else [_combine(p) for p in parts]
+        )
+        results.append((mse, bits, grads))
     (mse_a, bits_a, g_a), (mse_b, bits_b, g_b) = results
     assert mse_b == pytest.approx(mse_a, rel=1e-5)
     assert bits_b == pytest.approx(bits_a, rel=1e-5)
@@ -164,6 +171,68 @@ def test_c_proxy_matches_float64(backend, t, n):
     p, d = tk.proxy_c(y.float().numpy(), noise.float().numpy(), t, backend=backend)
     np.testing.assert_allclose(p, ref_p.numpy(), rtol=0, atol=5e-5)
     np.testing.assert_allclose(d, ref_d.numpy(), rtol=2e-3, atol=1e-5)
+
+
+@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
+def test_c_gauss_is_standard_normal(backend):
+    """The C noise: the moments and tail masses of N(0, 1) on a million samples, a
+    different stream for another key, the same samples however the indices are split into
+    calls, and the fused proxy equal to the proxy of those samples."""
+    from scipy import stats
+
+    z = tk.gauss_c((1_000_000,), 1.0, 12345, backend=backend).astype(np.float64)
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 1) < 0.005
+    assert abs(stats.skew(z)) < 0.01 and abs(stats.kurtosis(z)) < 0.03
+    for k in (1.0, 2.0, 3.0):  # two-sided tail mass against the normal's
+        assert np.mean(np.abs(z) > k) == pytest.approx(2 * stats.norm.sf(k), rel=0.05)
+    # the uniforms behind the samples: Kolmogorov-Smirnov against U(0, 1)
+    assert stats.kstest(stats.norm.cdf(z[:100_000]), "uniform").pvalue > 1e-3
+    other = tk.gauss_c((1000,), 1.0, 12346, backend=backend)
+    assert abs(np.corrcoef(z[:1000], other)[0, 1]) < 0.1
+    whole = tk.gauss_c((1003,), 0.2, 99, backend=backend)
+    a, b = np.empty(500, np.float32), np.empty(503, np.float32)
+    tk._train_native.gauss(a, 0, 0.2, 99, tk._CAPS[backend])
+    tk._train_native.gauss(b, 500, 0.2, 99, tk._CAPS[backend])
+    np.testing.assert_array_equal(np.concatenate([a, b]), whole)
+    generic = tk.gauss_c((1003,), 0.2, 99, backend="c-generic")  # float rounding apart
+    np.testing.assert_allclose(whole, generic, rtol=2e-4, atol=1e-6)
+    y = (np.random.default_rng(0).normal(size=1003) * 3).astype(np.float32)
+    p, d = tk.proxy_gauss_c(y, 0.2, 0.2, 99, backend=backend)
+    p_ref, d_ref = tk.proxy_c(y, whole, 0.2, backend=backend)
+    np.testing.assert_array_equal(p, p_ref)
+    np.testing.assert_array_equal(d, d_ref)
+
+
+@needs_c
+@pytest.mark.parametrize("backend", C_BACKENDS)
+@pytest.mark.parametrize("n", [1, 7, 8, 29, 4096])
+@pytest.mark.parametrize("form", ["g", "g*d", "g*d+g*d"])
+def test_c_adam_matches_torch_formula(backend, n, form):
+    """Three updates of the one-pass C Adam against optim.Adam's torch arithmetic (the
+    gradient given whole, times a derivative, or as the training step's two chained parts)."""
+    from neural_memory.lossy.encoding.optim import _combine
+
+    gen = torch.Generator().manual_seed(n)
+    p_ref = torch.randn(n, generator=gen)
+    p, m, v = p_ref.numpy().copy(), np.zeros(n, np.float32), np.zeros(n, np.float32)
+    m_ref, v_ref = torch.zeros(n), torch.zeros(n)
+    b1, b2, eps, lr = 0.9, 0.999, 1e-8, 0.1
+    for t in range(1, 4):
+        g1, d1, g2, d2 = (torch.randn(n, generator=gen) for _ in range(4))
+        forms = {"g": (g1, None, None, None), "g*d": (g1, d1, None, None)}
+        parts = forms.get(form, (g1, d1, g2, d2))
+        grad = _combine(parts)
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        m_ref.mul_(b1).add_(grad, alpha=1 - b1)
+        v_ref.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        p_ref.addcdiv_(m_ref, (v_ref / c2).sqrt_().add_(eps), value=-lr / c1)
+        arrays = tuple(None if a is None else a.numpy() for a in parts)
+        assert tk.adam_c(p, m, v, arrays, lr / c1, (b1, b2), c2, eps, backend=backend)
+    np.testing.assert_allclose(m, m_ref.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v, v_ref.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p, p_ref.numpy(), rtol=1e-5, atol=1e-5)
+    assert not tk.adam_c(p, m, v, arrays, lr, (b1, b2), c2, eps, backend="numba")
 
 
 @needs_c

@@ -151,8 +151,64 @@ void nm_proxy_c(const float *Y, const float *N, int64_t n, float t, float *P, fl
     }
 }
 
-const nm_ops nm_ops_generic = {dense_c,  outer_c,  backout_c, sq_error_c, laplace_c,
-                               rowsum_c, gather_c, scatter_c, nm_proxy_c};
+void nm_adam_c(float *P, float *M, float *V, const float *G1, const float *D1, const float *G2,
+               const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2,
+               float c2, float eps) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = D1 ? G1[i] * D1[i] : G1[i];
+        if (G2) g += G2[i] * D2[i];
+        M[i] = b1 * M[i] + a1 * g;
+        V[i] = b2 * V[i] + a2 * g * g;
+        P[i] -= step * M[i] / (sqrtf(V[i] / c2) + eps);
+    }
+}
+
+/* Acklam's inverse normal CDF: a rational function of (u - 1/2) in the centre, of
+ * sqrt(-2 log u) in the tails (u < 0.02425 or u > 1 - 0.02425). */
+static const float GA[6] = {-3.969683028665376e+01f, 2.209460984245205e+02f,
+                            -2.759285104469687e+02f, 1.383577518672690e+02f,
+                            -3.066479806614716e+01f, 2.506628277459239e+00f};
+static const float GB[5] = {-5.447609879822406e+01f, 1.615858368580409e+02f,
+                            -1.556989798598866e+02f, 6.680131188771972e+01f,
+                            -1.328068155288572e+01f};
+static const float GC[6] = {-7.784894002430293e-03f, -3.223964580411365e-01f,
+                            -2.400758277161838e+00f, -2.549671010422779e+00f,
+                            4.374664141464968e+00f,  2.938163982698783e+00f};
+static const float GD[4] = {7.784695709041462e-03f, 3.224671290700398e-01f,
+                            2.445134137142996e+00f, 3.754408661907416e+00f};
+#define GAUSS_TAIL 0.02425f
+
+static uint32_t fmix32(uint32_t h) { /* MurmurHash3's finaliser: every input bit avalanches */
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+void nm_gauss_c(float *N, int64_t i0, int64_t n, float sigma, uint64_t key) {
+    const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int64_t i = 0; i < n; i++) {
+        const uint32_t h = fmix32(fmix32((uint32_t)(i0 + i) * 0x9e3779b9u + k0) ^ k1);
+        const float u = ((float)(h >> 8) + 0.5f) * (1.0f / 16777216.0f);
+        float z;
+        if (u > GAUSS_TAIL && u < 1.0f - GAUSS_TAIL) {
+            const float q = u - 0.5f, r = q * q;
+            z = (((((GA[0] * r + GA[1]) * r + GA[2]) * r + GA[3]) * r + GA[4]) * r + GA[5]) * q /
+                (((((GB[0] * r + GB[1]) * r + GB[2]) * r + GB[3]) * r + GB[4]) * r + 1.0f);
+        } else {
+            const float q = sqrtf(-2.0f * logf(u < 0.5f ? u : 1.0f - u));
+            z = (((((GC[0] * q + GC[1]) * q + GC[2]) * q + GC[3]) * q + GC[4]) * q + GC[5]) /
+                ((((GD[0] * q + GD[1]) * q + GD[2]) * q + GD[3]) * q + 1.0f);
+            if (u > 0.5f) z = -z;
+        }
+        N[i] = sigma * z;
+    }
+}
+
+const nm_ops nm_ops_generic = {dense_c,  outer_c,  backout_c, sq_error_c, laplace_c,  rowsum_c,
+                               gather_c, scatter_c, nm_proxy_c, nm_adam_c, nm_gauss_c};
 
 int nm_isa(void) {
 #if defined(NM_HAVE_AVX2)

@@ -19,7 +19,7 @@
 
 /* Version of the Python-facing calls (module.c): train_kernels.py ignores a build whose
  * version differs (a stale in-place build) and falls back to numba. */
-#define NM_TRAIN_API 4
+#define NM_TRAIN_API 5
 
 #define NM_SYN_BLOCK 192 /* pixels per synthesis block: 24 vectors of 8 */
 #define NM_ARM_CHUNK 96  /* positions per ARM chunk: 12 vectors of 8 */
@@ -57,6 +57,14 @@ typedef struct {
      * N), D = dP/dY, where sr(x) = m + k tanh((x - m) / t), m = floor(x) + 0.5 and
      * k = 1 / (2 tanh(0.5 / t)); t > 0. */
     void (*proxy)(const float *Y, const float *N, int64_t n, float t, float *P, float *D);
+    /* One Adam update of n values (optim.Adam): the gradient G = G1 (times D1 if D1) plus
+     * G2 * D2 if G2 (the chain rule through the rounding proxies, train._fused_step),
+     * M = b1 M + (1 - b1) G, V = b2 V + (1 - b2) G^2, P -= step * M / (sqrt(V / c2) + eps). */
+    void (*adam)(float *P, float *M, float *V, const float *G1, const float *D1, const float *G2,
+                 const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2, float c2, float eps);
+    /* N[i] = sigma * z(key, i0 + i) for i < n: standard normal samples that depend only on
+     * the 64-bit key and the index (see nm_gauss_c), whatever the split into calls. */
+    void (*gauss)(float *N, int64_t i0, int64_t n, float sigma, uint64_t key);
 } nm_ops;
 
 extern const nm_ops nm_ops_generic;
@@ -75,6 +83,13 @@ enum { NM_ISA_GENERIC = 1, NM_ISA_AVX2 = 2, NM_ISA_AVX512 = 3 };
 const nm_ops *nm_ops_select(int cap);
 /* The generic proxy (the AVX2 one uses it for the last n % 8 values). */
 void nm_proxy_c(const float *Y, const float *N, int64_t n, float t, float *P, float *D);
+/* The generic Gaussian noise: a counter-based hash of (key, index) gives a uniform u in
+ * (0, 1) (24 bits), and z = Phi^-1(u) by Acklam's rational approximation (relative error
+ * ~1e-9 in exact arithmetic; float here), so |z| < 5.4. */
+void nm_gauss_c(float *N, int64_t i0, int64_t n, float sigma, uint64_t key);
+/* The generic Adam update (the AVX2 one uses it for the last n % 8 values). */
+void nm_adam_c(float *P, float *M, float *V, const float *G1, const float *D1, const float *G2,
+               const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2, float c2, float eps);
 int nm_isa(void); /* the best NM_ISA_* this CPU runs */
 
 typedef struct {

@@ -39,18 +39,48 @@ class Adam:
                 p.grad = None
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, grads: list[list[tuple]] | None = None) -> None:
+        """One update. ``grads`` (per group, per parameter; optional) gives each gradient as
+        ``(g1, d1, g2, d2)``, meaning ``g1 * d1 + g2 * d2`` (``d1`` or the second pair None
+        when absent), instead of ``p.grad``: the training step's latent gradients come as the
+        rate's and the distortion's, each times its proxy's derivative, and on CPU float32
+        the product and the update run in one C pass (train_kernels.adam_c)."""
         self.t += 1
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t
-        for g, ms, vs in zip(self.param_groups, self.m, self.v, strict=True):
-            for p, m, v in zip(g["params"], ms, vs, strict=True):
-                if p.grad is None:
+        for k, (g, ms, vs) in enumerate(zip(self.param_groups, self.m, self.v, strict=True)):
+            for j, (p, m, v) in enumerate(zip(g["params"], ms, vs, strict=True)):
+                parts = None if grads is None else grads[k][j]
+                if parts is not None and self._native(p, m, v, parts, g["lr"] / c1, c2):
                     continue
-                m.mul_(self.b1).add_(p.grad, alpha=1 - self.b1)
-                v.mul_(self.b2).addcmul_(p.grad, p.grad, value=1 - self.b2)
+                grad = p.grad if parts is None else _combine(parts)
+                if grad is None:
+                    continue
+                m.mul_(self.b1).add_(grad, alpha=1 - self.b1)
+                v.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
                 denom = (v / c2).sqrt_().add_(self.eps)
                 p.addcdiv_(m, denom, value=-g["lr"] / c1)
+
+    def _native(self, p, m, v, parts, step: float, c2: float) -> bool:
+        tensors = [p, m, v, *(t for t in parts if t is not None)]
+        if not all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors):
+            return False
+        if not all(t.is_contiguous() for t in tensors):
+            return False
+        from neural_memory.lossy.encoding import train_kernels as tk
+
+        arrays = [None if t is None else t.numpy() for t in parts]
+        return tk.adam_c(
+            p.detach().numpy(), m.numpy(), v.numpy(), tuple(arrays), step, (self.b1, self.b2),
+            c2, self.eps,
+        )  # fmt: skip
+
+
+def _combine(parts: tuple) -> torch.Tensor:
+    """``g1 * d1 + g2 * d2`` of a gradient given in parts (see Adam.step)."""
+    g1, d1, g2, d2 = parts
+    grad = g1 if d1 is None else g1 * d1
+    return grad if g2 is None else grad + g2 * d2
 
 
 class _SoapState:

@@ -120,12 +120,34 @@ def quantize_proxy(y: torch.Tensor, noise: torch.Tensor | None, t: float = 0.0) 
     return y + (torch.round(y) - y).detach()
 
 
-def draw_noise(like: torch.Tensor, cfg: TrainConfig, frac: float) -> torch.Tensor:
-    """The proxy's noise at ``frac`` (0..1) of the noise phase (see TrainConfig)."""
+def noise_sigma(cfg: TrainConfig, frac: float) -> float:
+    """The Gaussian proxy noise's standard deviation at ``frac`` (0..1) of the noise phase."""
+    return cfg.noise_sigma0 + (cfg.noise_sigma1 - cfg.noise_sigma0) * frac
+
+
+def noise_keys(gen: torch.Generator, n: int) -> list[int]:
+    """One 64-bit noise key per latent grid for this step, from the training's generator.
+
+    Why keys and not torch's global stream: the noise of a grid is then a function of its
+    key and the sample's index (train_kernels.gauss_c), so the C step makes it on the fly,
+    and the fused and autograd steps draw the same samples."""
+    base = int(torch.randint(0, 2**62, (1,), generator=gen))
+    return [(base + g * 0x9E3779B97F4A7C15) % 2**64 for g in range(n)]
+
+
+def draw_noise(like: torch.Tensor, cfg: TrainConfig, frac: float, key: int) -> torch.Tensor:
+    """The proxy's noise at ``frac`` (0..1) of the noise phase (see TrainConfig), from
+    ``key`` (:func:`noise_keys`)."""
     if cfg.noise_kind == "gaussian":
-        sigma = cfg.noise_sigma0 + (cfg.noise_sigma1 - cfg.noise_sigma0) * frac
-        return torch.randn_like(like).mul_(sigma)
-    return torch.rand_like(like).sub_(0.5)
+        from neural_memory.lossy.encoding import train_kernels as tk
+
+        fast = tk.gauss_c(tuple(like.shape), noise_sigma(cfg, frac), key)
+        if fast is not None:
+            return torch.from_numpy(fast).to(like.device)
+        gen = torch.Generator().manual_seed(key % 2**63)
+        return torch.randn(like.shape, generator=gen).mul_(noise_sigma(cfg, frac)).to(like.device)
+    gen = torch.Generator().manual_seed(key % 2**63)
+    return torch.rand(like.shape, generator=gen).sub_(0.5).to(like.device)
 
 
 @dataclass(frozen=True)
@@ -172,9 +194,10 @@ def _autograd_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, 
     proxies (bounded memory, see CodecModel.squared_error), then one backward of the rate
     plus the proxies' gradient."""
     n_pix = model.height * model.width
+    keys = noise_keys(gen, len(model.latents))
     ys = [
-        quantize_proxy(y, None if noise is None else draw_noise(y, cfg, noise), t_soft)
-        for y in model.latents
+        quantize_proxy(y, None if noise is None else draw_noise(y, cfg, noise, k), t_soft)
+        for y, k in zip(model.latents, keys, strict=True)
     ]
     ys_rate = ys
     if noise is not None and cfg.mixed:
@@ -186,7 +209,7 @@ def _autograd_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, 
         (y * leaf.grad).sum() for y, leaf in zip(ys, leaves, strict=True) if leaf.grad is not None
     )
     (lmbda * bits / n_pix + carried).backward()
-    return mse / n_values, float(bits.detach())
+    return mse / n_values, float(bits.detach()), None
 
 
 def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen):
@@ -194,12 +217,21 @@ def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen
     proxies, the distortion and the rate each return their gradients as arrays, which are
     chained by hand into the latents' ``.grad``; no autograd graph is built."""
     n_pix = model.height * model.width
+    from neural_memory.lossy.encoding import train_kernels as tk
+
     rate_in, rate_d, dist_in, dist_d = [], [], [], []
-    for y in model.latents:
+    for y, key in zip(model.latents, noise_keys(gen, len(model.latents)), strict=True):
         lat = y.detach()
-        p, d = proxy_and_derivative(
-            lat, None if noise is None else draw_noise(lat, cfg, noise), t_soft
-        )
+        fused = None
+        if noise is not None and t_soft > 0 and cfg.noise_kind == "gaussian":
+            # the noise made inside the proxy's C pass (same samples as draw_noise)
+            fused = tk.proxy_gauss_c(lat.numpy(), t_soft, noise_sigma(cfg, noise), key)
+        if fused is not None:
+            p, d = (torch.from_numpy(a) for a in fused)
+        else:
+            p, d = proxy_and_derivative(
+                lat, None if noise is None else draw_noise(lat, cfg, noise, key), t_soft
+            )
         rate_in.append(p)
         rate_d.append(d)
         if noise is not None and cfg.mixed:
@@ -208,12 +240,11 @@ def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen
         dist_d.append(d)
     mse = model.squared_error(dist_in, target_hw, rows, backward_scale=1.0 / n_values)
     bits, g_rate = model.rate_bits_fused(rate_in, cfg.rate_stride, gen, lmbda / n_pix)
-    for y, leaf, dd, gr, dr in zip(model.latents, dist_in, dist_d, g_rate, rate_d, strict=True):
-        grad = gr.mul_(dr)
-        if leaf.grad is not None:
-            grad.addcmul_(leaf.grad, dd)
-        y.grad = grad
-    return mse / n_values, bits
+    parts = [
+        (gr, dr, None if leaf.grad is None else leaf.grad, None if leaf.grad is None else dd)
+        for leaf, dd, gr, dr in zip(dist_in, dist_d, g_rate, rate_d, strict=True)
+    ]
+    return mse / n_values, bits, parts
 
 
 def train(
@@ -281,9 +312,12 @@ def train(
         for opt in optimisers:
             opt.zero_grad(set_to_none=True)
         step_fn = _fused_step if model.fused_cpu else _autograd_step
-        mse, bits = step_fn(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen)
-        for opt in optimisers if not final else (net_opt,):
-            opt.step()
+        mse, bits, latent_grads = step_fn(
+            model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen
+        )
+        if not final:
+            latent_opt.step(None if latent_grads is None else [latent_grads])
+        net_opt.step()
         if progress is not None or step == total - 1 or step % 50 == 0:
             psnr = -10 * math.log10(max(mse, 1e-10))
             log = {

@@ -44,7 +44,7 @@ try:  # the C versions of the synthesis and rate kernels (native/train/, built b
     from neural_memory.lossy.encoding import _train_native
 except ImportError:  # not built: the numba kernels below do the same work, slower
     _train_native = None
-if getattr(_train_native, "API", None) != 4:  # a stale build from older sources: not used
+if getattr(_train_native, "API", None) != 5:  # a stale build from older sources: not used
     _train_native = None
 
 # Which kernels synth_sse and arm_rate run: "c" (the best the CPU has: AVX-512, AVX2/FMA or
@@ -931,6 +931,65 @@ def proxy_c(
     p, d = np.empty_like(y), np.empty_like(y)
     _train_native.proxy(y, noise, p, d, float(t), cap)
     return p, d
+
+
+def gauss_c(
+    shape: tuple[int, ...], sigma: float, key: int, backend: str | None = None
+) -> np.ndarray | None:
+    """``sigma`` times standard normal samples of ``shape`` (float32) that depend only on the
+    64-bit ``key`` and each sample's index (a counter-based hash and an inverse normal CDF, in
+    C); None with the numba backend.
+
+    Why not torch.randn: the training step draws one sample per latent (590 k on a Kodak
+    image), 2.7 ms of a 54 ms two-thread step on kodim23 (cProfile, 2026-12-06), and made in
+    C the samples need not be stored at all (:func:`proxy_gauss_c`)."""
+    cap = _up_cap(backend)
+    if cap is None:
+        return None
+    out = np.empty(shape, np.float32)
+    _train_native.gauss(out, 0, float(sigma), key, cap)
+    return out
+
+
+def proxy_gauss_c(
+    y: np.ndarray, t: float, sigma: float, key: int, backend: str | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`proxy_c` with the noise of :func:`gauss_c` (same ``sigma``, ``key``: the same
+    samples) made block by block on the way; None with the numba backend."""
+    cap = _up_cap(backend)
+    if cap is None:
+        return None
+    p, d = np.empty_like(y), np.empty_like(y)
+    _train_native.proxy_gauss(y, p, d, float(t), float(sigma), key, cap)
+    return p, d
+
+
+def adam_c(
+    p: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    grad: tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None],
+    step: float,
+    betas: tuple[float, float],
+    c2: float,
+    eps: float,
+    backend: str | None = None,
+) -> bool:
+    """One Adam update of the float32 arrays ``p``, ``m``, ``v`` in place (optim.Adam's rule)
+    with the gradient ``g1 * d1 + g2 * d2`` of ``grad = (g1, d1, g2, d2)`` (``d1`` None:
+    ``g1`` alone; ``g2``, ``d2`` None: no second term), in one C pass; False (nothing done)
+    with the numba backend.
+
+    Why: the latents are most of the parameters (590 k on a Kodak image); in torch, chaining
+    the two gradients through the proxies' derivatives and the Adam update are nine passes
+    over them, 3-4 ms of a 54 ms two-thread step on kodim23 (cProfile, 2026-12-06)."""
+    cap = _up_cap(backend)
+    if cap is None:
+        return False
+    g1, d1, g2, d2 = grad
+    b1, b2 = betas  # 1 - b in double, as torch's alpha: 1 - float32(0.999) is 1.3e-5 off
+    _train_native.adam(p, m, v, g1, d1, g2, d2, step, b1, 1 - b1, b2, 1 - b2, c2, eps, cap)
+    return True
 
 
 def _up_cap(backend: str | None) -> int | None:
