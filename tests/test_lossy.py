@@ -425,3 +425,39 @@ def test_arm_finetune_lowers_the_bits_of_the_rounded_latents(fused):
     mid = bits()
     finetune_arm(model, ys, steps=5, lr=1e-2)
     assert bits() <= mid * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("ratio", [2.0, 1.8])
+def test_analytic_start_reconstructs_the_image_at_any_level_step_ratio(ratio):
+    """The analytic start (float, before rounding) decodes to the image itself whatever the
+    ratio of the levels' quantisation steps: each latent's unit is rescaled in the synthesis
+    by what it is in the image. The steps follow the ratio (a level-6 latent is ratio**6 / 2**6
+    as coarse as at ratio 2), and start_bits does not depend on the training's ratio."""
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.encoding.analytic_init import pyramid_init
+    from neural_memory.lossy.encoding.encoder import start_bits
+    from neural_memory.lossy.encoding.model import CodecModel
+    from neural_memory.lossy.encoding.presets import preset
+
+    gen = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 45, 70, generator=gen)
+    arch = ArchConfig((0, 1, 2, 3, 4, 5, 6), 16, (24,), 1)
+    torch.manual_seed(0)
+    model = CodecModel(45, 70, arch)
+    model.use_kernels = False
+    pyramid_init(model, image, 0.1, ratio)
+    with torch.no_grad():
+        feat = model.upsample(list(model.latents))
+        out = model.synth(feat.reshape(feat.shape[0], -1)).reshape(1, 45, 70)
+    torch.testing.assert_close(out, image, atol=2e-5, rtol=0)
+    ref = CodecModel(45, 70, arch)
+    pyramid_init(ref, image, 0.1, 2.0)
+    coarse = float(ref.latents[6].detach().abs().max() / model.latents[6].detach().abs().max())
+    assert coarse == pytest.approx((2.0 / ratio) ** 6, rel=1e-4)
+    img = (np.random.default_rng(1).random((40, 48, 3)) * 255).astype(np.uint8)
+    arch3, tcfg = preset("default", 3, 40 * 48, 1e-3)
+    other = dataclasses.replace(tcfg, level_step_ratio=ratio)
+    assert start_bits(img, arch3, other, 1e-3) == start_bits(img, arch3, tcfg, 1e-3)

@@ -5,7 +5,9 @@ chroma-like axes). Grids are assigned to components in header order: the first g
 carries component 0, the second component 1, ... Each component's grids get a Laplacian pyramid
 of that component built with the model's own upsampler, so sum_lv up^lv(band_lv) reproduces
 the component exactly (at the resolution of its finest grid). Bands are quantised in units of
-s_lv = s0 / 2**lv (a level-lv latent spreads over ~4**lv pixels). The synthesis starts linear:
+s_lv = s0 / r**lv: with r = 2 a unit step of every level has the same energy in the image (a
+level-lv latent spreads over ~4**lv pixels); the encoder's r is TrainConfig.level_step_ratio
+(1.8: coarser steps for the coarse levels). The synthesis starts linear:
 one hidden unit per grid with a bias large enough to keep its ReLU open, the output layer maps
 it back along the component's colour axis. Training then only has to learn what this linear
 pyramid codec misses, instead of discovering colour from scratch.
@@ -27,8 +29,11 @@ def _down(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def pyramid_init(model: CodecModel, image: torch.Tensor, step0: float) -> None:
-    """image: (C, H, W) float in [0, 1]. Sets latents and synthesis weights in place."""
+def pyramid_init(
+    model: CodecModel, image: torch.Tensor, step0: float, level_ratio: float = 2.0
+) -> None:
+    """image: (C, H, W) float in [0, 1]. Sets latents and synthesis weights in place, level lv
+    quantised in units of ``step0 / level_ratio**lv``."""
     c = image.shape[0]
     shapes = model.shapes
     levels = model.arch.grid_levels
@@ -68,14 +73,15 @@ def pyramid_init(model: CodecModel, image: torch.Tensor, step0: float) -> None:
             h, w = shapes[lv]
             up = model._up_cols(model._up_rows(gauss[lv + 1][k : k + 1], h), w)[0]
             band = gauss[lv][k] - up
-        s = step0 / (2**lv)
+        s = step0 / level_ratio**lv
         y = band / s
         model.latents[g].copy_(y)
         if linear_ok:
             b = float(y.abs().max()) * 2.0**-lv + 2.0  # features carry the 2**-lv gain
             l1.weight[g, g] = 1.0
             l1.bias[g] = b
-            l2.weight[:, g] = axes[k] * step0
-            bias_out -= axes[k] * step0 * b
+            gain = s * 2**lv  # pixel value of one latent unit (features carry 2**-lv)
+            l2.weight[:, g] = axes[k] * gain
+            bias_out -= axes[k] * gain * b
     if linear_ok:
         l2.bias.copy_(bias_out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -99,9 +100,12 @@ def start_bits(image: np.ndarray, arch: ArchConfig, tcfg: TrainConfig, lmbda: fl
     in the same order (CLIC b51d 6.3 kbit -> 1,556 B, 097c 14.6 kbit -> 2,502 B, kodim23
     29.3 kbit -> 4,087 B). It costs one analytic start and one rate pass (a small part of an
     encode: the rate pass is one training step's estimate, without gradients) and leaves
-    torch's random stream as it found it."""
+    torch's random stream as it found it. The start is the reference one (every level's unit
+    step of equal energy, ``level_step_ratio`` 2), on which presets.NARROW_SYN_BELOW_START_BITS
+    was measured, whatever ratio the training then starts from."""
+    reference = dataclasses.replace(tcfg, level_step_ratio=2.0)
     with torch.random.fork_rng(devices=[]):  # the model's initialisation draws
-        model, _ = _start_model(image, arch, tcfg, lmbda)
+        model, _ = _start_model(image, arch, reference, lmbda)
     ys = [torch.round(y) for y in model.latents]
     if model.fused_cpu:
         return model.rate_bits_fused(ys, 1)[0]
@@ -128,7 +132,8 @@ def _start_model(
     model.to(device)
     target = _target(image).to(device)
     if tcfg.init_step > 0:
-        pyramid_init(model, target.reshape(c, h, w), tcfg.init_step * lmbda**0.5)
+        step0 = tcfg.init_step * lmbda**0.5
+        pyramid_init(model, target.reshape(c, h, w), step0, tcfg.level_step_ratio)
     return model, target
 
 

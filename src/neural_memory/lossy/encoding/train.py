@@ -46,6 +46,11 @@ class TrainConfig:
     row_frac: float = 0.5  # fraction of image rows used for the distortion in early steps
     row_frac_until: float = 0.6  # ... for this fraction of the steps (then full image)
     init_step: float = 8.0  # pyramid init step = init_step * sqrt(lmbda); 0 = no analytic init
+    # the analytic start quantises level lv in units of init_step * sqrt(lmbda) / ratio**lv
+    # (analytic_init.pyramid_init), and the latents keep that unit step: 2 gives every
+    # level's unit step the same energy in the image, a smaller ratio coarser steps to the
+    # coarse levels. The presets choose it by rate (presets.level_step_ratio)
+    level_step_ratio: float = 2.0
     arm_prior: bool = True  # start the ARM from the shipped prior (arm_prior.py)
     arm_finetune_steps: int = 40  # ARM-only steps on the rounded latents (finetune_arm)
     # optimiser of the network weights (ARM and synthesis): "soap" (optim.Soap) or "adam".
