@@ -219,8 +219,11 @@ def _autograd_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, 
 
 def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen):
     """As :func:`_autograd_step` with the numba kernels of train_kernels.py (CPU): the
-    proxies, the distortion and the rate each return their gradients as arrays, which are
-    chained by hand into the latents' ``.grad``; no autograd graph is built."""
+    proxies, the distortion and the rate each return their gradients as arrays; the
+    latents' gradients come back in parts, (rate gradient, its proxy's derivative,
+    distortion gradient, its proxy's derivative) per grid, which optim.Adam.step chains and
+    applies in one C pass (the autograd step returns None: its gradients are in ``.grad``).
+    No autograd graph is built."""
     n_pix = model.height * model.width
     from neural_memory.lossy.encoding import train_kernels as tk
 
