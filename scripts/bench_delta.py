@@ -17,27 +17,15 @@ import gzip
 import json
 from pathlib import Path
 
-from neural_memory.bench.bdrate import bd_rate
+from neural_memory.bench.results import read_jsonl
+from neural_memory.bench.summary import LOSSY, per_image_bd
 
 
 def load(path: Path) -> list[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
+    if path.suffix != ".gz":
+        return read_jsonl(path)
+    with gzip.open(path, "rt") as f:
         return [json.loads(line) for line in f if line.strip()]
-
-
-def curve(records: list[dict], image: str, codec: str) -> dict[float, tuple[float, float]]:
-    """{setting: (bpp, psnr)} of one codec on one image (successful records)."""
-    return {
-        r["setting"]: (r["bpp"], r["psnr"])
-        for r in records
-        if r["image"] == image and r["codec"] == codec and r.get("status") == "ok"
-    }
-
-
-def bd(anchor: dict, test: dict) -> float | None:
-    a, t = sorted(anchor.values()), sorted(test.values())
-    return bd_rate([p[0] for p in a], [p[1] for p in a], [p[0] for p in t], [p[1] for p in t])
 
 
 def main() -> None:
@@ -47,14 +35,19 @@ def main() -> None:
     ap.add_argument("--codec", default="nm")
     ap.add_argument("--anchor", default="avif-444-psnr-s1")
     args = ap.parse_args()
-    old, new = load(args.old), load(args.new)
-    images = sorted({r["image"] for r in new if r["codec"] == args.codec})
+    codecs = (args.codec, args.anchor)
+    old = [r for r in load(args.old) if r["codec"] in codecs]
+    new = [r for r in load(args.new) if r["codec"] == args.codec]
+    replaced = {(r["image"], r["setting"]) for r in new}
+    after = [
+        r for r in old if r["codec"] != args.codec or (r["image"], r["setting"]) not in replaced
+    ]
+    aggs = {args.codec: {"mode": LOSSY, "ours": True}, args.anchor: {"mode": LOSSY, "ours": False}}
+    bd0 = per_image_bd(old, aggs)[args.codec][args.anchor]
+    bd1 = per_image_bd(after + new, aggs)[args.codec][args.anchor]
     changes = []
-    for image in images:
-        anchor = curve(old, image, args.anchor)
-        before = curve(old, image, args.codec)
-        after = {**before, **curve(new, image, args.codec)}
-        b0, b1 = bd(anchor, before), bd(anchor, after)
+    for image in sorted({r["image"] for r in new}):
+        b0, b1 = bd0.get(image), bd1.get(image)
         if b0 is None or b1 is None:
             print(f"{image}: n/a (curves do not overlap)")
             continue

@@ -175,10 +175,11 @@ def test_c_proxy_matches_float64(backend, t, n):
 
 @needs_c
 @pytest.mark.parametrize("backend", C_BACKENDS)
-def test_c_gauss_is_standard_normal(backend):
+def test_c_gauss_is_standard_normal(backend, monkeypatch):
     """The C noise: the moments and tail masses of N(0, 1) on a million samples, a
     different stream for another key, the same samples however the indices are split into
-    calls, and the fused proxy equal to the proxy of those samples."""
+    calls, and the training's proxy (its noise from draw_noise) equal to the proxy of those
+    samples."""
     from scipy import stats
 
     z = tk.gauss_c((1_000_000,), 1.0, 12345, backend=backend).astype(np.float64)
@@ -198,7 +199,13 @@ def test_c_gauss_is_standard_normal(backend):
     generic = tk.gauss_c((1003,), 0.2, 99, backend="c-generic")  # float rounding apart
     np.testing.assert_allclose(whole, generic, rtol=2e-4, atol=1e-6)
     y = (np.random.default_rng(0).normal(size=1003) * 3).astype(np.float32)
-    p, d = tk.proxy_gauss_c(y, 0.2, 0.2, 99, backend=backend)
+    monkeypatch.setattr(tk, "BACKEND", backend)
+    cfg = train_mod.TrainConfig(noise_sigma0=0.2, noise_sigma1=0.2)
+    lat = torch.from_numpy(y)
+    p, d = (
+        a.numpy()
+        for a in train_mod.proxy_and_derivative(lat, train_mod.draw_noise(lat, cfg, 0.5, 99), 0.2)
+    )
     p_ref, d_ref = tk.proxy_c(y, whole, 0.2, backend=backend)
     np.testing.assert_array_equal(p, p_ref)
     np.testing.assert_array_equal(d, d_ref)

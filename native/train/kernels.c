@@ -164,25 +164,30 @@ void nm_adam_c(float *P, float *M, float *V, const float *G1, const float *D1, c
 }
 
 /* Acklam's inverse normal CDF: a rational function of (u - 1/2) in the centre, of
- * sqrt(-2 log u) in the tails (u < 0.02425 or u > 1 - 0.02425). */
-static const float GA[6] = {-3.969683028665376e+01f, 2.209460984245205e+02f,
-                            -2.759285104469687e+02f, 1.383577518672690e+02f,
-                            -3.066479806614716e+01f, 2.506628277459239e+00f};
-static const float GB[5] = {-5.447609879822406e+01f, 1.615858368580409e+02f,
-                            -1.556989798598866e+02f, 6.680131188771972e+01f,
-                            -1.328068155288572e+01f};
-static const float GC[6] = {-7.784894002430293e-03f, -3.223964580411365e-01f,
-                            -2.400758277161838e+00f, -2.549671010422779e+00f,
-                            4.374664141464968e+00f,  2.938163982698783e+00f};
-static const float GD[4] = {7.784695709041462e-03f, 3.224671290700398e-01f,
-                            2.445134137142996e+00f, 3.754408661907416e+00f};
-#define GAUSS_TAIL 0.02425f
+ * sqrt(-2 log u) in the tails; each denominator ends in its constant 1 (nm_train.h). */
+const float NM_GAUSS_A[6] = {-3.969683028665376e+01f, 2.209460984245205e+02f,
+                             -2.759285104469687e+02f, 1.383577518672690e+02f,
+                             -3.066479806614716e+01f, 2.506628277459239e+00f};
+const float NM_GAUSS_B[6] = {-5.447609879822406e+01f, 1.615858368580409e+02f,
+                             -1.556989798598866e+02f, 6.680131188771972e+01f,
+                             -1.328068155288572e+01f, 1.0f};
+const float NM_GAUSS_C[6] = {-7.784894002430293e-03f, -3.223964580411365e-01f,
+                             -2.400758277161838e+00f, -2.549671010422779e+00f,
+                             4.374664141464968e+00f,  2.938163982698783e+00f};
+const float NM_GAUSS_D[5] = {7.784695709041462e-03f, 3.224671290700398e-01f,
+                             2.445134137142996e+00f, 3.754408661907416e+00f, 1.0f};
+
+static float horner(const float *c, int n, float x) {
+    float acc = c[0];
+    for (int k = 1; k < n; k++) acc = acc * x + c[k];
+    return acc;
+}
 
 static uint32_t fmix32(uint32_t h) { /* MurmurHash3's finaliser: every input bit avalanches */
     h ^= h >> 16;
-    h *= 0x85ebca6bu;
+    h *= NM_FMIX_1;
     h ^= h >> 13;
-    h *= 0xc2b2ae35u;
+    h *= NM_FMIX_2;
     h ^= h >> 16;
     return h;
 }
@@ -190,17 +195,16 @@ static uint32_t fmix32(uint32_t h) { /* MurmurHash3's finaliser: every input bit
 void nm_gauss_c(float *N, int64_t i0, int64_t n, float sigma, uint64_t key) {
     const uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     for (int64_t i = 0; i < n; i++) {
-        const uint32_t h = fmix32(fmix32((uint32_t)(i0 + i) * 0x9e3779b9u + k0) ^ k1);
+        const uint32_t h = fmix32(fmix32((uint32_t)(i0 + i) * NM_GOLDEN + k0) ^ k1);
         const float u = ((float)(h >> 8) + 0.5f) * (1.0f / 16777216.0f);
+        const float near = u < 0.5f ? u : 1.0f - u;
         float z;
-        if (u > GAUSS_TAIL && u < 1.0f - GAUSS_TAIL) {
-            const float q = u - 0.5f, r = q * q;
-            z = (((((GA[0] * r + GA[1]) * r + GA[2]) * r + GA[3]) * r + GA[4]) * r + GA[5]) * q /
-                (((((GB[0] * r + GB[1]) * r + GB[2]) * r + GB[3]) * r + GB[4]) * r + 1.0f);
+        if (near > NM_GAUSS_TAIL) {
+            const float q = u - 0.5f;
+            z = horner(NM_GAUSS_A, 6, q * q) * q / horner(NM_GAUSS_B, 6, q * q);
         } else {
-            const float q = sqrtf(-2.0f * logf(u < 0.5f ? u : 1.0f - u));
-            z = (((((GC[0] * q + GC[1]) * q + GC[2]) * q + GC[3]) * q + GC[4]) * q + GC[5]) /
-                ((((GD[0] * q + GD[1]) * q + GD[2]) * q + GD[3]) * q + 1.0f);
+            const float q = sqrtf(-2.0f * logf(near));
+            z = horner(NM_GAUSS_C, 6, q) / horner(NM_GAUSS_D, 5, q);
             if (u > 0.5f) z = -z;
         }
         N[i] = sigma * z;

@@ -15,7 +15,6 @@
 
 #define AVX2_FN static __attribute__((target("avx2,fma")))
 #define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
-#define GAUSS_TAIL_AVX2 0.02425f /* nm_gauss_c's switch to the tail formula */
 
 /* ---- dense: Y = act(bias + W^T X) ------------------------------------------------------------ */
 
@@ -386,8 +385,8 @@ AVX2_FN void proxy_avx2(const float *Y, const float *N, int64_t n, float t, floa
 /* ---- Adam: one pass over the values (torch's update is a dozen passes) ---------------------- */
 
 AVX2_FN void adam_avx2(float *P, float *M, float *V, const float *G1, const float *D1,
-                       const float *G2, const float *D2, int64_t n, float step, float b1, float a1, float b2,
-                       float a2, float c2, float eps) {
+                       const float *G2, const float *D2, int64_t n, float step, float b1,
+                       float a1, float b2, float a2, float c2, float eps) {
     const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2);
     const __m256 va1 = _mm256_set1_ps(a1), va2 = _mm256_set1_ps(a2);
     const __m256 vc2 = _mm256_set1_ps(c2), veps = _mm256_set1_ps(eps);
@@ -416,9 +415,9 @@ AVX2_FN void adam_avx2(float *P, float *M, float *V, const float *G1, const floa
 
 AVX2_INLINE __m256i fmix256(__m256i h) {
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
-    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)NM_FMIX_1));
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
-    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)NM_FMIX_2));
     return _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
 }
 
@@ -429,30 +428,19 @@ AVX2_INLINE __m256 poly256(const float *c, int n, __m256 x) { /* Horner over c[0
 }
 
 AVX2_INLINE __m256 gauss8(__m256i idx, __m256i k0, __m256i k1, __m256 vs) {
-    static const float GA[6] = {-3.969683028665376e+01f, 2.209460984245205e+02f,
-                                -2.759285104469687e+02f, 1.383577518672690e+02f,
-                                -3.066479806614716e+01f, 2.506628277459239e+00f};
-    static const float GB[6] = {-5.447609879822406e+01f, 1.615858368580409e+02f,
-                                -1.556989798598866e+02f, 6.680131188771972e+01f,
-                                -1.328068155288572e+01f, 1.0f};
-    static const float GC[6] = {-7.784894002430293e-03f, -3.223964580411365e-01f,
-                                -2.400758277161838e+00f, -2.549671010422779e+00f,
-                                4.374664141464968e+00f,  2.938163982698783e+00f};
-    static const float GD[5] = {7.784695709041462e-03f, 3.224671290700398e-01f,
-                                2.445134137142996e+00f, 3.754408661907416e+00f, 1.0f};
-    const __m256i golden = _mm256_set1_epi32((int)0x9e3779b9u);
+    const __m256i golden = _mm256_set1_epi32((int)NM_GOLDEN);
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
-    const __m256 tail = _mm256_set1_ps(GAUSS_TAIL_AVX2);
+    const __m256 tail = _mm256_set1_ps(NM_GAUSS_TAIL);
     const __m256i h =
         fmix256(_mm256_xor_si256(fmix256(_mm256_add_epi32(_mm256_mullo_epi32(idx, golden), k0)), k1));
     const __m256 u = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(h, 8)), half),
                                    _mm256_set1_ps(1.0f / 16777216.0f));
     const __m256 q = _mm256_sub_ps(u, half), r = _mm256_mul_ps(q, q);
-    const __m256 centre = _mm256_div_ps(_mm256_mul_ps(poly256(GA, 6, r), q), poly256(GB, 6, r));
+    const __m256 centre = _mm256_div_ps(_mm256_mul_ps(poly256(NM_GAUSS_A, 6, r), q), poly256(NM_GAUSS_B, 6, r));
     const __m256 lower = _mm256_cmp_ps(u, half, _CMP_LT_OQ);
     const __m256 near = _mm256_blendv_ps(_mm256_sub_ps(one, u), u, lower); /* min(u, 1-u) */
     const __m256 t = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), log256(near)));
-    __m256 tz = _mm256_div_ps(poly256(GC, 6, t), poly256(GD, 5, t));
+    __m256 tz = _mm256_div_ps(poly256(NM_GAUSS_C, 6, t), poly256(NM_GAUSS_D, 5, t));
     tz = _mm256_blendv_ps(_mm256_sub_ps(_mm256_setzero_ps(), tz), tz, lower);
     const __m256 in_tail = _mm256_cmp_ps(near, tail, _CMP_LE_OQ);
     return _mm256_mul_ps(vs, _mm256_blendv_ps(centre, tz, in_tail));

@@ -278,44 +278,6 @@ fail:
     return NULL;
 }
 
-/* proxy_gauss(y, p, d, t, sigma, key, cap): proxy() with the noise sigma * z(key, i) made on
- * the way, a block at a time, instead of read from an array */
-static PyObject *proxy_gauss(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *o_y, *o_p, *o_d;
-    float t, sigma;
-    unsigned long long key;
-    int cap;
-    if (!PyArg_ParseTuple(args, "OOOffKi", &o_y, &o_p, &o_d, &t, &sigma, &key, &cap))
-        return NULL;
-    const Py_ssize_t n = n_items(o_y, 4);
-    if (n < 0) return NULL;
-    if (!(t > 0.0f)) {
-        PyErr_SetString(PyExc_ValueError, "proxy_gauss: t must be > 0");
-        return NULL;
-    }
-    bufset bs = {.n = 0};
-    const float *y;
-    float *p, *d;
-    GET(y, const float *, o_y, 'f', n, 0)
-    GET(p, float *, o_p, 'f', n, 1)
-    GET(d, float *, o_d, 'f', n, 1)
-    const nm_ops *ops = nm_ops_select(cap);
-    Py_BEGIN_ALLOW_THREADS
-    float noise[512]; /* one block of noise, in L1 */
-    for (int64_t i = 0; i < (int64_t)n; i += 512) {
-        const int64_t m = (int64_t)n - i < 512 ? (int64_t)n - i : 512;
-        ops->gauss(noise, i, m, sigma, (uint64_t)key);
-        ops->proxy(y + i, noise, m, t, p + i, d + i);
-    }
-    Py_END_ALLOW_THREADS
-    release_all(&bs);
-    Py_RETURN_NONE;
-fail:
-    release_all(&bs);
-    return NULL;
-}
-
 /* adam(p, m, v, g1, d1|None, g2|None, d2|None, step, b1, a1, b2, a2, c2, eps, cap): one Adam update
  * of n float32 values in place (nm_ops.adam) */
 static PyObject *adam(PyObject *self, PyObject *args) {
@@ -576,9 +538,6 @@ static PyMethodDef methods[] = {
     {"gauss", gauss, METH_VARARGS,
      "gauss(out, i0, sigma, key, cap): out[i] = sigma * z(key, i0 + i), standard normal samples "
      "that depend only on the 64-bit key and the index (float32 array)"},
-    {"proxy_gauss", proxy_gauss, METH_VARARGS,
-     "proxy_gauss(y, p, d, t, sigma, key, cap): proxy(y, noise, p, d, t) with noise[i] = "
-     "sigma * z(key, i) (gauss) made on the way"},
     {"adam", adam, METH_VARARGS,
      "adam(p, m, v, g1, d1|None, g2|None, d2|None, step, b1, a1, b2, a2, c2, eps, cap): in place, "
      "with g = g1 * d1 (+ g2 * d2): m = b1 m + a1 g, v = b2 v + a2 g^2 (a = 1 - b), "

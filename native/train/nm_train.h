@@ -59,9 +59,11 @@ typedef struct {
     void (*proxy)(const float *Y, const float *N, int64_t n, float t, float *P, float *D);
     /* One Adam update of n values (optim.Adam): the gradient G = G1 (times D1 if D1) plus
      * G2 * D2 if G2 (the chain rule through the rounding proxies, train._fused_step),
-     * M = b1 M + (1 - b1) G, V = b2 V + (1 - b2) G^2, P -= step * M / (sqrt(V / c2) + eps). */
+     * M = b1 M + a1 G, V = b2 V + a2 G^2, P -= step * M / (sqrt(V / c2) + eps), where
+     * a1 = 1 - b1 and a2 = 1 - b2 come rounded from double (as torch's alphas). */
     void (*adam)(float *P, float *M, float *V, const float *G1, const float *D1, const float *G2,
-                 const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2, float c2, float eps);
+                 const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2,
+                 float c2, float eps);
     /* N[i] = sigma * z(key, i0 + i) for i < n: standard normal samples that depend only on
      * the 64-bit key and the index (see nm_gauss_c), whatever the split into calls. */
     void (*gauss)(float *N, int64_t i0, int64_t n, float sigma, uint64_t key);
@@ -85,11 +87,18 @@ const nm_ops *nm_ops_select(int cap);
 void nm_proxy_c(const float *Y, const float *N, int64_t n, float t, float *P, float *D);
 /* The generic Gaussian noise: a counter-based hash of (key, index) gives a uniform u in
  * (0, 1) (24 bits), and z = Phi^-1(u) by Acklam's rational approximation (relative error
- * ~1e-9 in exact arithmetic; float here), so |z| < 5.4. */
+ * ~1e-9 in exact arithmetic; float here), so |z| < 5.4. The hash, the coefficients and the
+ * switch to the tail formula (min(u, 1 - u) <= NM_GAUSS_TAIL) below serve both versions. */
 void nm_gauss_c(float *N, int64_t i0, int64_t n, float sigma, uint64_t key);
+#define NM_GOLDEN 0x9e3779b9u /* index * golden ratio, then MurmurHash3's finaliser twice */
+#define NM_FMIX_1 0x85ebca6bu
+#define NM_FMIX_2 0xc2b2ae35u
+#define NM_GAUSS_TAIL 0.02425f
+extern const float NM_GAUSS_A[6], NM_GAUSS_B[6], NM_GAUSS_C[6], NM_GAUSS_D[5];
 /* The generic Adam update (the AVX2 one uses it for the last n % 8 values). */
 void nm_adam_c(float *P, float *M, float *V, const float *G1, const float *D1, const float *G2,
-               const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2, float c2, float eps);
+               const float *D2, int64_t n, float step, float b1, float a1, float b2, float a2,
+               float c2, float eps);
 int nm_isa(void); /* the best NM_ISA_* this CPU runs */
 
 typedef struct {

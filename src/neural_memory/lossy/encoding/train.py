@@ -134,8 +134,8 @@ def noise_keys(gen: torch.Generator, n: int) -> list[int]:
     """One 64-bit noise key per latent grid for this step, from the training's generator.
 
     Why keys and not torch's global stream: the noise of a grid is then a function of its
-    key and the sample's index (train_kernels.gauss_c), so the C step makes it on the fly,
-    and the fused and autograd steps draw the same samples."""
+    key and the sample's index (train_kernels.gauss_c, made in C), and the fused and
+    autograd steps draw the same samples."""
     base = int(torch.randint(0, 2**62, (1,), generator=gen))
     return [(base + g * 0x9E3779B97F4A7C15) % 2**64 for g in range(n)]
 
@@ -225,21 +225,12 @@ def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen
     applies in one C pass (the autograd step returns None: its gradients are in ``.grad``).
     No autograd graph is built."""
     n_pix = model.height * model.width
-    from neural_memory.lossy.encoding import train_kernels as tk
-
     rate_in, rate_d, dist_in, dist_d = [], [], [], []
     for y, key in zip(model.latents, noise_keys(gen, len(model.latents)), strict=True):
         lat = y.detach()
-        fused = None
-        if noise is not None and t_soft > 0 and cfg.noise_kind == "gaussian":
-            # the noise made inside the proxy's C pass (same samples as draw_noise)
-            fused = tk.proxy_gauss_c(lat.numpy(), t_soft, noise_sigma(cfg, noise), key)
-        if fused is not None:
-            p, d = (torch.from_numpy(a) for a in fused)
-        else:
-            p, d = proxy_and_derivative(
-                lat, None if noise is None else draw_noise(lat, cfg, noise, key), t_soft
-            )
+        p, d = proxy_and_derivative(
+            lat, None if noise is None else draw_noise(lat, cfg, noise, key), t_soft
+        )
         rate_in.append(p)
         rate_d.append(d)
         if noise is not None and cfg.mixed:

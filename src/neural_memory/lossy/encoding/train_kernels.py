@@ -941,27 +941,15 @@ def gauss_c(
     C); None with the numba backend.
 
     Why not torch.randn: the training step draws one sample per latent (590 k on a Kodak
-    image), 2.7 ms of a 54 ms two-thread step on kodim23 (cProfile, 2026-12-06), and made in
-    C the samples need not be stored at all (:func:`proxy_gauss_c`)."""
+    image), 2.7 ms of a 54 ms two-thread step on kodim23 (cProfile, 2026-12-06); here 1.4 ms
+    on one thread. (Making the samples inside the proxy's pass instead of storing them was
+    tried: 2.79 against 2.80 ms for noise and proxy, so the proxy reads them from memory.)"""
     cap = _up_cap(backend)
     if cap is None:
         return None
     out = np.empty(shape, np.float32)
     _train_native.gauss(out, 0, float(sigma), key, cap)
     return out
-
-
-def proxy_gauss_c(
-    y: np.ndarray, t: float, sigma: float, key: int, backend: str | None = None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`proxy_c` with the noise of :func:`gauss_c` (same ``sigma``, ``key``: the same
-    samples) made block by block on the way; None with the numba backend."""
-    cap = _up_cap(backend)
-    if cap is None:
-        return None
-    p, d = np.empty_like(y), np.empty_like(y)
-    _train_native.proxy_gauss(y, p, d, float(t), float(sigma), key, cap)
-    return p, d
 
 
 def adam_c(
