@@ -1,0 +1,200 @@
+"""Prototype (session 16, issue 15): per-stage upsampling filters, learned with the rest of
+the model or fixed to other taps than the decoder's bicubic ones, measured at equal steps.
+
+Not part of the codec: it patches CodecModel in this process only. Each run trains the
+`default` preset's model of one development image (scripts/time_to_quality.py's set, whole
+images) at one lambda, then prints and appends to ``--out`` the PSNR of the float networks on
+the rounded latents and the latents' bytes (the ARM's estimate on all positions, after its
+fine-tune), the figures a file's size and quality follow. The distortion runs through
+autograd (3-4x slower than the fused C step); ``--mode base`` runs the default fused step
+through the same measurement.
+
+    NM_DATA=../shared/data PYTHONPATH=src:scripts python docs/experiments/learned_upsampler.py \
+        kodak/kodim23 --lmbda 3e-3 --steps 1825 --mode learn     # and --mode base
+    ... --mode fixed --taps '[[-29, 88, 227, -30], [-15, 80, 200, -9], ...]'
+    # each variant against the base run of its (image, lambda), as % of rate at equal PSNR
+    PYTHONPATH=src:scripts python docs/experiments/learned_upsampler.py --report upsampler.jsonl
+
+Per stage s (level s + 1 -> level s, rows and columns alike) the even outputs read sources
+k-2..k+1 with taps t, the odd ones k-1..k+2 with t reversed, indices clamped at the border:
+the decoder's filter with TAPS_EVEN / TAPS_ODD, four free values per stage instead of none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from time_to_quality import FULL_CROP, dev_image
+from torch import nn
+
+from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN
+from neural_memory.lossy.encoding import encoder
+from neural_memory.lossy.encoding.model import CodecModel
+from neural_memory.lossy.encoding.train import finetune_arm, train
+
+
+def stage_matrix(taps: torch.Tensor, n_out: int, n_in: int) -> torch.Tensor:
+    """The (n_out, n_in) operator of one 2x stage with even taps ``taps`` (differentiable)."""
+    j = torch.arange(n_out)
+    k = j >> 1
+    even = (j & 1) == 0
+    offsets = torch.where(even[:, None], torch.tensor([-2, -1, 0, 1]), torch.tensor([-1, 0, 1, 2]))
+    idx = (k[:, None] + offsets).clamp(0, n_in - 1)
+    w = torch.where(even[:, None], taps.expand(n_out, 4), taps.flip(0).expand(n_out, 4))
+    rows = j[:, None].expand(n_out, 4)
+    return torch.zeros(n_out, n_in).index_put(
+        (rows.reshape(-1), idx.reshape(-1)), w.reshape(-1), accumulate=True
+    )
+
+
+def upsample_with_taps(model: CodecModel, ys: list[torch.Tensor], rows=None) -> torch.Tensor:
+    """CodecModel.upsample with the model's per-stage ``up_taps`` (stages x 4, over 1)."""
+    n = model.n_levels
+    ops_r, ops_c = [None] * n, [None] * n
+    r = c = None
+    for lv in range(1, n):
+        t = model.up_taps[lv - 1]
+        ur = stage_matrix(t, model.shapes[lv - 1][0], model.shapes[lv][0])
+        uc = stage_matrix(t, model.shapes[lv - 1][1], model.shapes[lv][1])
+        r = ur if r is None else r @ ur
+        c = uc if c is None else c @ uc
+        ops_r[lv], ops_c[lv] = r, c
+    out: list[torch.Tensor | None] = [None] * len(ys)
+    for lv in range(n):
+        idx = [g for g, glv in enumerate(model.arch.grid_levels) if glv == lv]
+        if not idx:
+            continue
+        y = torch.stack([ys[g] for g in idx]) * (2.0**-lv)
+        if lv == 0:
+            f = y if rows is None else y[:, rows]
+        else:
+            f = (ops_r[lv] if rows is None else ops_r[lv][rows]) @ y @ ops_c[lv].T
+        for k, g in enumerate(idx):
+            out[g] = f[k]
+    return torch.stack(out)
+
+
+def squared_error_autograd(model, ys, target_hw, rows=None, chunk_pixels=None, backward_scale=None):
+    """CodecModel.squared_error through autograd in one block (whole Kodak-size images)."""
+    feat = model.upsample(ys, rows)
+    pred = model.synth(feat.reshape(feat.shape[0], -1))
+    tgt = target_hw if rows is None else target_hw[:, rows]
+    se = ((pred - tgt.reshape(tgt.shape[0], -1)) ** 2).sum()
+    if backward_scale is not None:
+        (se * backward_scale).backward()
+    return float(se.detach())
+
+
+def anchor_slopes() -> dict[str, list[tuple[float, float]]]:
+    """AVIF s1's (PSNR, ln bytes) points per image: the instrument's records (development
+    set) and the Kodak benchmark's (the other Kodak images)."""
+    root = Path(__file__).resolve().parents[2]
+    points: dict[str, set[tuple[float, float]]] = {}
+    for line in (root / "docs/bench/ttq/full.jsonl").open():
+        r = json.loads(line)
+        if r["label"] == "anchor:avif-444-psnr-s1":
+            for p in r["points"]:
+                points.setdefault(r["image"], set()).add((p["psnr"], math.log(p["bytes"])))
+    with gzip.open(root / "docs/bench/kodak/results.jsonl.gz", "rt") as f:
+        for line in f:
+            r = json.loads(line)
+            if r["codec"] == "avif-444-psnr-s1" and r.get("status") == "ok":
+                name = "kodak/" + r["image"].removesuffix(".png")
+                points.setdefault(name, set()).add((r["psnr"], math.log(r["bytes"])))
+    return {k: sorted(v) for k, v in points.items()}
+
+
+def report(path: str, network_bytes: float = 1400.0) -> None:
+    """Each variant's change against the base run of its (image, lambda), as a change of
+    rate at equal PSNR: the latents' bytes over a file of those plus ``network_bytes``
+    (networks and header, about 1.4 kB at the default's widths), minus the PSNR gain at
+    AVIF s1's slope (d ln bytes / d PSNR) where the base sits."""
+    recs = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    base = {(r["image"], r["lmbda"]): r for r in recs if r["mode"] == "base"}
+    anchors = anchor_slopes()
+    for r in recs:
+        b = base.get((r["image"], r["lmbda"]))
+        if r["mode"] == "base" or b is None:
+            continue
+        ps, lb = np.array(anchors[r["image"]]).T
+        slope = np.interp(b["psnr"], (ps[1:] + ps[:-1]) / 2, np.diff(lb) / np.diff(ps))
+        d_psnr = r["psnr"] - b["psnr"]
+        d_bytes = r["latent_bytes"] - b["latent_bytes"]
+        change = (d_bytes / (b["latent_bytes"] + network_bytes) - d_psnr * slope) * 100
+        print(
+            f"{r['image']:45s} {r['lmbda']:<7} {r['mode']:6s} {d_psnr:+.3f} dB "
+            f"{d_bytes:+7.1f} B (slope {slope * 100:.1f} %/dB): {change:+.1f} % rate"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("image", nargs="?", help="a development image, e.g. kodak/kodim23")
+    ap.add_argument("--lmbda", type=float)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--report", metavar="FILE", help="compare the records of FILE and stop")
+    ap.add_argument("--mode", choices=("base", "learn", "fixed"), default="learn")
+    ap.add_argument("--taps", help="--mode fixed: JSON list of per-stage even taps (x256)")
+    ap.add_argument("--out", default="upsampler.jsonl")
+    a = ap.parse_args()
+    if a.report:
+        report(a.report)
+        return
+    if a.image is None or a.lmbda is None or a.steps is None:
+        ap.error("an image, --lmbda and --steps are needed (or --report FILE)")
+    img = dev_image(a.image, FULL_CROP)
+    arch, tcfg = encoder.image_preset("default", img, a.lmbda, a.steps)
+    if a.mode == "fixed":
+        fixed = torch.tensor(json.loads(a.taps), dtype=torch.float32) / 256
+
+        def stage_of(model: CodecModel, n: int, axis: int) -> int:
+            return next(s for s in range(len(model.shapes) - 1) if model.shapes[s][axis] == n)
+
+        def up_rows(model, x, n_out):  # the analytic start uses the same filters
+            m = stage_matrix(fixed[stage_of(model, n_out, 0)], n_out, x.shape[1])
+            return torch.einsum("oh,chw->cow", m, x)
+
+        def up_cols(model, x, n_out):
+            m = stage_matrix(fixed[stage_of(model, n_out, 1)], n_out, x.shape[2])
+            return torch.einsum("ow,chw->cho", m, x)
+
+        CodecModel._up_rows, CodecModel._up_cols = up_rows, up_cols
+        CodecModel.squared_error = squared_error_autograd
+    torch.manual_seed(0)
+    model, target = encoder._start_model(img, arch, tcfg, a.lmbda, None, "cpu")
+    if a.mode == "learn":
+        bicubic = torch.tensor(TAPS_EVEN, dtype=torch.float32) / 256
+        model.up_taps = nn.Parameter(bicubic.repeat(model.n_levels - 1, 1))
+        CodecModel.upsample = upsample_with_taps
+        CodecModel.squared_error = squared_error_autograd
+        params = [*model.syn.parameters(), model.up_taps]  # trained with the synthesis
+        model.syn.parameters = lambda recurse=True: iter(params)
+    t0 = time.time()
+    train(model, target, a.lmbda, tcfg, seed=0)
+    seconds = time.time() - t0
+    ys = [torch.round(y.detach()) for y in model.latents]
+    finetune_arm(model, ys, tcfg.arm_finetune_steps, seed=0)
+    with torch.no_grad():
+        model.use_kernels = False
+        feat = model.upsample(ys, None)
+        pred = (model.synth(feat.reshape(feat.shape[0], -1)).clamp(0, 1) * 255).round()
+        mse = float(((pred - target * 255) ** 2).mean())
+        bits = float(model.rate_bits(ys, 1))
+    taps = model.up_taps.detach().mul(256).round().tolist() if a.mode == "learn" else None
+    psnr = 10 * math.log10(255**2 / mse)
+    rec = dict(image=a.image, lmbda=a.lmbda, steps=a.steps, mode=a.mode, taps=taps, psnr=psnr,
+               latent_bytes=bits / 8, seconds=seconds)  # fmt: skip
+    print(json.dumps(rec))
+    with open(a.out, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+if __name__ == "__main__":
+    main()
