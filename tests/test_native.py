@@ -24,6 +24,9 @@ from neural_memory.lossy.decoding.reference import decode_lossy_reference
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "lossy_kodim23_32x32.bin"
 GOLDEN_SHA256 = "27581a2be9bb97383144c4752cf2c397c62c41bba322b923a5a6260712bd8ed0"
+# payload version 3 (the sharper upsampling filters), made by make_lossy_golden.py --version 3
+GOLDEN_V3 = ROOT / "tests" / "golden" / "lossy_v3_kodim23_32x32.bin"
+GOLDEN_V3_SHA256 = "14b8554b3387a90f145cdd3ce9f6643defc28a024a017529e5047c2647654dd1"
 CC = shutil.which("gcc") or shutil.which("cc")
 NATIVE_SOURCES = sorted(str(p) for p in (ROOT / "native" / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'native' / 'include'}"]
@@ -67,10 +70,11 @@ def test_generated_tables_are_current():
     assert (ROOT / "native" / "src" / "tables.c").read_text() == gen.render()
 
 
-def test_golden_pixels_and_numba_agreement():
-    payload = GOLDEN.read_bytes()
+@pytest.mark.parametrize("golden, sha", [(GOLDEN, GOLDEN_SHA256), (GOLDEN_V3, GOLDEN_V3_SHA256)])
+def test_golden_pixels_and_numba_agreement(golden: Path, sha: str):
+    payload = golden.read_bytes()
     out = decode_lossy(payload, 32, 32, 3)
-    assert hashlib.sha256(out.tobytes()).hexdigest() == GOLDEN_SHA256
+    assert hashlib.sha256(out.tobytes()).hexdigest() == sha
     for size in [None, (56, 48), (14, 12), (32, 17), (1, 1), (100, 3), (33, 32)]:
         _same(payload, 32, 32, 3, size)
     # the payload's header does not fix the image size: other declared sizes decode (or fail
@@ -94,15 +98,17 @@ def fresh_payloads() -> list[tuple[bytes, tuple[int, int, int]]]:
 
     torch.set_num_threads(1)
     out = []
-    for h, w, c, arm, syn, lmbda in [
-        (17, 23, 3, 16, (24,), 1e-3),
-        (40, 33, 1, 8, (20,), 3e-4),
-        (9, 70, 3, 16, (24,), 1e-2),
-        (64, 48, 3, 16, (24,), 1e-4),
+    for h, w, c, arm, syn, lmbda, table in [
+        (17, 23, 3, 16, (24,), 1e-3, 0),
+        (40, 33, 1, 8, (20,), 3e-4, 0),
+        (9, 70, 3, 16, (24,), 1e-2, 0),
+        (64, 48, 3, 16, (24,), 1e-4, 0),
+        (37, 29, 3, 16, (24,), 1e-3, 1),  # payload version 3: the sharper filters
     ]:
         img = smooth_image(h, w, c, seed=h)
-        arch = ArchConfig(grids(c, lmbda), arm, syn, c)  # lambda 1e-2: the low-rate grids
+        arch = ArchConfig(grids(c, lmbda), arm, syn, c, table)  # 1e-2: the low-rate grids
         payload = fit(img, arch, TrainConfig(steps=25), lmbda=lmbda)
+        assert payload[0] == 2 + table
         out.append((payload, (h, w, c)))
     return out
 

@@ -13,10 +13,12 @@
  *
  * Integer ranges (so int32 storage is exact): latents |y| < 2^14; a level-l grid enters the
  * upsampler as y * 2^(10-l) < 2^(24-l); one 1-D step multiplies the bound by at most
- * 328/256 (sum of |taps|) plus 1/2, so after the l levels (2l steps) a grid stays below
- * 2^(24-l) * 1.65^l < 2^25. Bilinear resampling is a convex combination. Sums of products
- * are taken in int64: ARM |x| < 2^30, |w| < 2^18, fan-in <= 32; synthesis |x| < 2^26,
- * |w| < 2^18, fan-in <= 64: every sum is below 2^50. */
+ * the stage's sum of |taps| over 256 plus 1/2: 328/256 at every stage in version 2, so after
+ * the l levels (2l steps) a grid stays below 2^(24-l) * 1.65^l < 2^25; in version 3 374/256
+ * at stage 0 and 296-328/256 at the others, at most 2^24.1 (a level-1 grid). Bilinear
+ * resampling is a convex combination. Sums of products are taken in int64: ARM |x| < 2^30,
+ * |w| < 2^18, fan-in <= 32; synthesis |x| < 2^26, |w| < 2^18, fan-in <= 64: every sum is
+ * below 2^50. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +71,18 @@ static const int CTX_DY[N_SPATIAL] = {-3, -2, -2, -2, -1, -1, -1, -1, -1, 0, 0, 
 static const int CTX_DX[N_SPATIAL] = {0, -1, 0, 1, -2, -1, 0, 1, 2, -3, -2, -1};
 static const int PAR_DY[N_PARENT] = {0, -1, 1, 0, 0};
 static const int PAR_DX[N_PARENT] = {0, 0, 0, -1, 1};
-/* 2x bicubic (a = -0.75) phases over x[k-2..k+1] (even outputs) and x[k-1..k+2] (odd) */
-static const int64_t TAPS[2][4] = {{-9, 67, 225, -27}, {-27, 225, 67, -9}};
+/* The upsampler's filters by payload version (fixed_point.UP_TABLES): per 2x stage s (level
+ * s + 1 -> s), the even outputs' taps over x[k-2..k+1]; the odd outputs read x[k-1..k+2] with
+ * the taps reversed. Version 2: bicubic (a = -0.75) at every stage; version 3: sharper
+ * filters at the fine stages. */
+#define N_STAGES (MAX_LEVELS - 1)
+#define FIRST_PAYLOAD_VERSION 2
+static const int64_t UP_TABLES[NMEM_LOSSY_PAYLOAD_VERSION - FIRST_PAYLOAD_VERSION + 1][N_STAGES][4] = {
+    {{-9, 67, 225, -27}, {-9, 67, 225, -27}, {-9, 67, 225, -27}, {-9, 67, 225, -27},
+     {-9, 67, 225, -27}, {-9, 67, 225, -27}, {-9, 67, 225, -27}},
+    {{-29, 88, 227, -30}, {-15, 80, 200, -9}, {-12, 78, 198, -8}, {-12, 73, 208, -13},
+     {-11, 70, 215, -18}, {-7, 66, 221, -24}, {-9, 67, 225, -27}},
+};
 
 typedef struct layer {
     uint32_t n_in, n_out, q, scale_idx;
@@ -102,6 +114,7 @@ typedef struct lossy {
     uint32_t dims[MAX_SYN_LAYERS + 1]; /* synthesis widths: n_grids, hidden..., channels */
     uint32_t channels;
     uint32_t n_modules; /* 3 ARM layers + n_syn synthesis layers */
+    const int64_t (*up_taps)[4]; /* per stage, the even taps (UP_TABLES of the version) */
     layer mods[N_MODULES_MAX];
     size_t stream_offset;
     /* image */
@@ -119,7 +132,9 @@ INLINE int64_t clip64(int64_t v, int64_t lim) { return v > lim ? lim : (v < -lim
 
 static nmem_status read_header(lossy *L, const uint8_t *p, size_t n, uint32_t channels, nmem_error *err) {
     if (n < 2) return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload truncated (header)");
-    if (p[0] != NMEM_LOSSY_PAYLOAD_VERSION) return nmem_fail(err, NMEM_ERR_FORMAT, "unsupported lossy payload version");
+    if (p[0] < FIRST_PAYLOAD_VERSION || p[0] > NMEM_LOSSY_PAYLOAD_VERSION)
+        return nmem_fail(err, NMEM_ERR_FORMAT, "unsupported lossy payload version");
+    L->up_taps = UP_TABLES[p[0] - FIRST_PAYLOAD_VERSION];
     uint32_t g = p[1];
     if (!(g >= 1 && g <= MAX_GRIDS) || n < 4 + (size_t)g)
         return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload: bad grid count or truncated header");
@@ -308,11 +323,18 @@ INLINE void taps(uint32_t j, uint32_t n, uint32_t idx[4]) {
     }
 }
 
-/* One output row j (of a 2x vertical step) of an h x w plane. */
-INLINE void up_vertical(const int32_t *plane, uint32_t h, uint32_t w, uint32_t j, int32_t *dst) {
+/* The taps of output sample j of a stage with even taps te: te, or te reversed (odd j). */
+INLINE void phase_taps(const int64_t te[4], uint32_t j, int64_t t[4]) {
+    for (int m = 0; m < 4; m++) t[m] = (j & 1) ? te[3 - m] : te[m];
+}
+
+/* One output row j (of a 2x vertical step with even taps te) of an h x w plane. */
+INLINE void up_vertical(const int32_t *plane, uint32_t h, uint32_t w, uint32_t j, const int64_t te[4],
+                        int32_t *dst) {
     uint32_t idx[4];
     taps(j, h, idx);
-    const int64_t *t = TAPS[j & 1];
+    int64_t t[4];
+    phase_taps(te, j, t);
     const int32_t *r0 = plane + (size_t)idx[0] * w, *r1 = plane + (size_t)idx[1] * w;
     const int32_t *r2 = plane + (size_t)idx[2] * w, *r3 = plane + (size_t)idx[3] * w;
     for (uint32_t x = 0; x < w; x++) {
@@ -321,31 +343,35 @@ INLINE void up_vertical(const int32_t *plane, uint32_t h, uint32_t w, uint32_t j
     }
 }
 
-/* Output sample j of a 2x step over src[0 .. n) with clamped (replicate) source indices. */
-INLINE int32_t up_sample_clamped(const int32_t *src, uint32_t n, uint32_t j) {
+/* Output sample j of a 2x step (even taps te) over src[0 .. n) with clamped (replicate)
+ * source indices. */
+INLINE int32_t up_sample_clamped(const int32_t *src, uint32_t n, uint32_t j, const int64_t te[4]) {
     uint32_t idx[4];
     taps(j, n, idx);
-    const int64_t *t = TAPS[j & 1];
+    int64_t t[4];
+    phase_taps(te, j, t);
     int64_t v = t[0] * src[idx[0]] + t[1] * src[idx[1]] + t[2] * src[idx[2]] + t[3] * src[idx[3]];
     return (int32_t)((v + 128) >> 8);
 }
 
 /* A 2x horizontal step of a row of n samples into n_out (2n or 2n - 1) samples: the border
  * samples with clamped indices, the interior as pairs (even, odd) of direct sums. */
-INLINE void up_horizontal(const int32_t *src, uint32_t n, int32_t *dst, uint32_t n_out) {
+INLINE void up_horizontal(const int32_t *src, uint32_t n, const int64_t te[4], int32_t *dst,
+                          uint32_t n_out) {
     uint32_t lo = n_out < 4 ? n_out : 4;
     int64_t hi64 = 2 * (int64_t)n - 5; /* outputs j in [4, 2n - 5) read src[0 .. n) directly */
     uint32_t hi = hi64 < (int64_t)lo ? lo : (hi64 > (int64_t)n_out ? n_out : (uint32_t)hi64);
     uint32_t j = 0;
-    for (; j < lo; j++) dst[j] = up_sample_clamped(src, n, j);
+    const int64_t t0 = te[0], t1 = te[1], t2 = te[2], t3 = te[3];
+    for (; j < lo; j++) dst[j] = up_sample_clamped(src, n, j, te);
     for (; j + 1 < hi; j += 2) {
         const int32_t *s = src + (j >> 1);
-        int64_t e = -9 * (int64_t)s[-2] + 67 * (int64_t)s[-1] + 225 * (int64_t)s[0] - 27 * (int64_t)s[1];
-        int64_t o = -27 * (int64_t)s[-1] + 225 * (int64_t)s[0] + 67 * (int64_t)s[1] - 9 * (int64_t)s[2];
+        int64_t e = t0 * s[-2] + t1 * s[-1] + t2 * s[0] + t3 * s[1];
+        int64_t o = t3 * s[-1] + t2 * s[0] + t1 * s[1] + t0 * s[2];
         dst[j] = (int32_t)((e + 128) >> 8);
         dst[j + 1] = (int32_t)((o + 128) >> 8);
     }
-    for (; j < n_out; j++) dst[j] = up_sample_clamped(src, n, j);
+    for (; j < n_out; j++) dst[j] = up_sample_clamped(src, n, j, te);
 }
 
 /* Append the grids of level lv to a stack at that level (level gain 2^-lv). */
@@ -402,9 +428,10 @@ HOT static nmem_status build_coarse(lossy *L, nmem_error *err) {
             for (uint32_t c = 0; c < s->n; c++) {
                 const int32_t *src = s->data + (size_t)c * s->h * s->w;
                 int32_t *dst = next.data + (size_t)c * h * w;
+                const int64_t *te = L->up_taps[lv]; /* stage lv: level lv + 1 -> lv */
                 for (uint32_t j = 0; j < h; j++) {
-                    up_vertical(src, s->h, s->w, j, tmp);
-                    up_horizontal(tmp, s->w, dst + (size_t)j * w, w);
+                    up_vertical(src, s->h, s->w, j, te, tmp);
+                    up_horizontal(tmp, s->w, te, dst + (size_t)j * w, w);
                 }
                 next.grid_of[c] = s->grid_of[c];
             }
@@ -431,8 +458,8 @@ HOT static void feature_row(const lossy *L, uint32_t r, int32_t *out, int32_t *t
     }
     const stack *s = &L->coarse;
     for (uint32_t c = 0; c < s->n; c++) {
-        up_vertical(s->data + (size_t)c * s->h * s->w, s->h, s->w, r, tmp);
-        up_horizontal(tmp, s->w, out + (size_t)s->grid_of[c] * W, W);
+        up_vertical(s->data + (size_t)c * s->h * s->w, s->h, s->w, r, L->up_taps[0], tmp);
+        up_horizontal(tmp, s->w, L->up_taps[0], out + (size_t)s->grid_of[c] * W, W);
     }
 }
 

@@ -2,7 +2,7 @@
 
 ::
 
-    u8  payload version (2)
+    u8  payload version (2: bicubic upsampling; 3: fixed_point.UP_TABLES[1]'s filters)
     u8  n_grids             1..32   latent grids
     u8  * n_grids           level of each grid, 0..7 (level i is ceil(H/2**i) x ceil(W/2**i))
     u8  arm_hidden          1..32   (ARM: N_CTX -> A -> A -> 2; N_CTX = 12 neighbours + 5 parent)
@@ -28,7 +28,7 @@ from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, pull_value, push_v
 from neural_memory.errors import FormatError
 from neural_memory.lossy.decoding.arm import N_CTX
 
-PAYLOAD_VERSION = 2
+PAYLOAD_VERSIONS = {2: 0, 3: 1}  # payload version -> its upsampling filter table (UP_TABLES)
 MAX_LEVELS = 8
 MAX_GRIDS = 32
 MAX_ARM_HIDDEN = 32
@@ -46,6 +46,8 @@ class ArchConfig:
     arm_hidden: int = 16
     syn_hidden: tuple[int, ...] = (24,)
     channels: int = 3
+    # the upsampler's filters: fixed_point.UP_TABLES[up_table] (named by the payload version)
+    up_table: int = 0
 
     @property
     def n_grids(self) -> int:
@@ -89,7 +91,8 @@ def _pull_ints(st, buf, n, row):
 
 
 def write_header(arch: ArchConfig, modules: list[QuantModule]) -> bytes:
-    head = [PAYLOAD_VERSION, arch.n_grids, *arch.grid_levels]
+    version = next(v for v, table in PAYLOAD_VERSIONS.items() if table == arch.up_table)
+    head = [version, arch.n_grids, *arch.grid_levels]
     head += [arch.arm_hidden, len(arch.syn_hidden) + 1]
     head += list(arch.syn_hidden)
     for m in modules:
@@ -102,7 +105,7 @@ def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[i
     if len(payload) < 2:
         raise FormatError("lossy payload truncated (header)")
     version, n_grids = payload[0], payload[1]
-    if version != PAYLOAD_VERSION:
+    if version not in PAYLOAD_VERSIONS:
         raise FormatError(f"unsupported lossy payload version {version}")
     if not (1 <= n_grids <= MAX_GRIDS) or len(payload) < 4 + n_grids:
         raise FormatError("lossy payload: bad grid count or truncated header")
@@ -121,7 +124,7 @@ def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[i
     if any(not (1 <= h <= MAX_SYN_WIDTH) for h in hidden):
         raise FormatError("lossy payload: bad synthesis width")
     pos += n_syn - 1
-    arch = ArchConfig(grid_levels, arm_hidden, hidden, channels)
+    arch = ArchConfig(grid_levels, arm_hidden, hidden, channels, PAYLOAD_VERSIONS[version])
     n_mod = len(arch.module_shapes())
     if len(payload) < pos + 2 * n_mod + 4:
         raise FormatError("lossy payload truncated (header)")

@@ -27,6 +27,37 @@ ACT_CLIP = (1 << 26) - 1
 # 2x bicubic (a=-0.75) phases, taps over x[k-2..k+1] (even) and x[k-1..k+2] (odd), sum 256.
 TAPS_EVEN = (-9, 67, 225, -27)
 TAPS_ODD = (-27, 225, 67, -9)
+#: 2x stages of the recursive upsampler: stage s takes level s + 1 to level s
+#: (bitstream.MAX_LEVELS levels).
+N_STAGES = 7
+#: Upsampling filter tables: per stage, the even phase's four taps over 256 (the odd phase
+#: reads them reversed), each stage summing to 256. Table 0, bicubic at every stage, is payload
+#: version 2's. Table 1 (payload version 3) has sharper filters at the fine stages: the
+#: per-stage mean of the filters learned with the rest of the model on kodim09, kodim23 and
+#: CLIC 097c at lambda 3e-3; at equal steps it made five points on other images 1.1-2.8 %
+#: smaller at equal PSNR (lossy.md, session 16). Its sum of |taps| (at most 374 / 256) keeps
+#: every feature below 2**25 (the bound in native/src/lossy.c).
+UP_TABLES = (
+    (TAPS_EVEN,) * N_STAGES,
+    (
+        (-29, 88, 227, -30),
+        (-15, 80, 200, -9),
+        (-12, 78, 198, -8),
+        (-12, 73, 208, -13),
+        (-11, 70, 215, -18),
+        (-7, 66, 221, -24),
+        TAPS_EVEN,
+    ),
+)
+
+
+def stage_taps(table: int) -> np.ndarray:
+    """(N_STAGES, 4) int64 even-phase taps of filter table ``table`` (see UP_TABLES).
+
+    >>> stage_taps(0)[0].tolist(), int(stage_taps(1).sum(axis=1).min())
+    ([-9, 67, 225, -27], 256)
+    """
+    return np.array(UP_TABLES[table], np.int64)
 
 
 def level_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]]:
@@ -35,17 +66,17 @@ def level_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]
 
 
 @njit(cache=True, inline="always")
-def _taps(j, n):
+def _taps(j, n, t):
     """Source indices (clamped to 0..n-1, i.e. replicate border) and weights of output
-    sample ``j`` of the 2x bicubic upsampler: phase -1/4 (even j) or +1/4 (odd j) around
-    source sample j // 2."""
+    sample ``j`` of a 2x stage with even taps ``t`` (4,): phase -1/4 (even j) or +1/4 (odd j)
+    around source sample j // 2, the odd phase reading the taps reversed."""
     k = np.int64(j) >> 1
     if j & 1 == 0:
         i0, i1, i2, i3 = k - 2, k - 1, k, k + 1
-        t0, t1, t2, t3 = TAPS_EVEN
+        t0, t1, t2, t3 = t[0], t[1], t[2], t[3]
     else:
         i0, i1, i2, i3 = k - 1, k, k + 1, k + 2
-        t0, t1, t2, t3 = TAPS_ODD
+        t0, t1, t2, t3 = t[3], t[2], t[1], t[0]
     top = n - 1
     return (
         min(max(i0, 0), top),
@@ -60,13 +91,13 @@ def _taps(j, n):
 
 
 @njit(cache=True, parallel=True)
-def _up_rows(x: np.ndarray, n_out: int) -> np.ndarray:
-    """2x integer bicubic upsampling along axis 1 of (C, h, w), replicate border (index
-    clamping), cropped to n_out rows."""
+def _up_rows(x: np.ndarray, n_out: int, t: np.ndarray) -> np.ndarray:
+    """2x integer upsampling with even taps ``t`` along axis 1 of (C, h, w), replicate
+    border (index clamping), cropped to n_out rows."""
     c_n, h, w = x.shape
     out = np.empty((c_n, n_out, w), np.int64)
     for j in prange(n_out):
-        i0, i1, i2, i3, t0, t1, t2, t3 = _taps(j, h)
+        i0, i1, i2, i3, t0, t1, t2, t3 = _taps(j, h, t)
         for c in range(c_n):
             for xx in range(w):
                 v = t0 * x[c, i0, xx] + t1 * x[c, i1, xx] + t2 * x[c, i2, xx] + t3 * x[c, i3, xx]
@@ -75,35 +106,40 @@ def _up_rows(x: np.ndarray, n_out: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _up_cols(x: np.ndarray, n_out: int) -> np.ndarray:
+def _up_cols(x: np.ndarray, n_out: int, t: np.ndarray) -> np.ndarray:
     """As :func:`_up_rows`, along axis 2."""
     out = np.empty((x.shape[0], x.shape[1], n_out), np.int64)
-    _up_cols_to(x, out, np.arange(x.shape[0]))
+    _up_cols_to(x, out, np.arange(x.shape[0]), t)
     return out
 
 
 @njit(cache=True, parallel=True)
-def _up_cols_to(x: np.ndarray, out: np.ndarray, dst: np.ndarray) -> None:
+def _up_cols_to(x: np.ndarray, out: np.ndarray, dst: np.ndarray, t: np.ndarray) -> None:
     """Upsample along axis 2 into channels ``dst`` of ``out`` (no full-size temporaries)."""
     c_n, h, w = x.shape
     n_out = out.shape[2]
     for r in prange(h):
         for j in range(n_out):
-            i0, i1, i2, i3, t0, t1, t2, t3 = _taps(j, w)
+            i0, i1, i2, i3, t0, t1, t2, t3 = _taps(j, w, t)
             for c in range(c_n):
                 v = t0 * x[c, r, i0] + t1 * x[c, r, i1] + t2 * x[c, r, i2] + t3 * x[c, r, i3]
                 out[dst[c], r, j] = (v + 128) >> 8
 
 
 def upsample_grids(
-    grids: list[np.ndarray], grid_levels: tuple[int, ...], height: int, width: int
+    grids: list[np.ndarray],
+    grid_levels: tuple[int, ...],
+    height: int,
+    width: int,
+    table: int = 0,
 ) -> np.ndarray:
     """Bring integer latent grids to full resolution: (G, H, W) int64 at 2**UP_BITS scale,
-    in grid order.
+    in grid order, with the stages' filters of UP_TABLES[table].
 
     Recursive: the stack of coarser (already upsampled) grids is upsampled together, then the
     grids of the next finer level are appended, so a level-i grid goes through i 2x steps.
     """
+    taps = stage_taps(table)
     top = max(grid_levels)
     shapes = level_shapes(height, width, top + 1)
     h, w = shapes[top]
@@ -114,11 +150,11 @@ def upsample_grids(
         new = [g for g, glv in enumerate(grid_levels) if glv == lv]
         if lv < top:
             h, w = shapes[lv]
-            rows = _up_rows(stack, h)
+            rows = _up_rows(stack, h, taps[lv])
             if lv == 0:  # last step: write straight into the output channels
-                _up_cols_to(rows, out, np.array(order, np.int64))
+                _up_cols_to(rows, out, np.array(order, np.int64), taps[lv])
             else:
-                stack = _up_cols(rows, w)
+                stack = _up_cols(rows, w, taps[lv])
         if lv == 0:
             for g in new:
                 out[g] = grids[g].astype(np.int64) << UP_BITS

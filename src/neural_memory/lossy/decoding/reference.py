@@ -79,7 +79,7 @@ def decode_lossy_reference(
     level_hw = level_shapes(height, width, max(arch.grid_levels) + 1)
     shapes = [level_hw[lv] for lv in arch.grid_levels]
     grids = decode_latents(st, buf, shapes, arm, arch.grid_levels)
-    feat = upsample_grids(grids, arch.grid_levels, height, width)
+    feat = upsample_grids(grids, arch.grid_levels, height, width, arch.up_table)
     if size is not None:
         out_w, out_h = int(size[0]), int(size[1])
         if not check_size(out_w, out_h):

@@ -71,7 +71,7 @@ def pyramid_init(
             band = gauss[lv][k]
         else:
             h, w = shapes[lv]
-            up = model._up_cols(model._up_rows(gauss[lv + 1][k : k + 1], h), w)[0]
+            up = model._up_cols(model._up_rows(gauss[lv + 1][k : k + 1], h, lv), w, lv)[0]
             band = gauss[lv][k] - up
         s = step0 / level_ratio**lv
         y = band / s

@@ -19,7 +19,7 @@ from neural_memory.lossy.decoding.arm import (
     parent_grids,
 )
 from neural_memory.lossy.decoding.bitstream import ArchConfig
-from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
+from neural_memory.lossy.decoding.fixed_point import level_shapes, stage_taps
 
 LOGB_MAX = LOGB_MIN + (NSCALE - 1) * LOGB_STEP
 # pixels per block of the distortion (a full Kodak image, 393 k pixels, is one block)
@@ -45,26 +45,30 @@ class CodecModel(nn.Module):
         self.arm = nn.ModuleList([nn.Linear(N_CTX, a), nn.Linear(a, a), nn.Linear(a, 2)])
         self.use_kernels = True  # see fused_cpu
         self.parents = parent_grids(arch.grid_levels)
-        taps = torch.tensor([TAPS_EVEN, TAPS_ODD], dtype=torch.float32) / 256.0
-        self.register_buffer("k_rows", taps.reshape(2, 1, 4, 1))
-        self.register_buffer("k_cols", taps.reshape(2, 1, 1, 4))
+        # per stage (level s + 1 -> s): the even and odd phases' taps of arch.up_table's filters
+        even = torch.tensor(stage_taps(arch.up_table), dtype=torch.float32) / 256.0
+        taps = torch.stack([even, even.flip(1)], dim=1)  # (stages, 2, 4)
+        self.register_buffer("k_rows", taps.reshape(-1, 2, 1, 4, 1))
+        self.register_buffer("k_cols", taps.reshape(-1, 2, 1, 1, 4))
         with torch.no_grad():
             self.syn[-1].bias.fill_(0.5)
             self.arm[-1].weight.mul_(0.1)
             self.arm[-1].bias.copy_(torch.tensor([0.0, 0.0]))
 
     # ---- upsampling -------------------------------------------------------------------------
-    def _up_rows(self, x: torch.Tensor, n_out: int) -> torch.Tensor:
+    def _up_rows(self, x: torch.Tensor, n_out: int, stage: int) -> torch.Tensor:
+        """2x along axis 1 of (c, h, w) with stage ``stage``'s filters, cropped to n_out."""
         c, h, w = x.shape
         xp = F.pad(x[None], (0, 0, 2, 2), mode="replicate")[0]
-        o = F.conv2d(xp[:, None], self.k_rows)  # (c, 2, h+1, w)
+        o = F.conv2d(xp[:, None], self.k_rows[stage])  # (c, 2, h+1, w)
         y = torch.stack([o[:, 0, :h], o[:, 1, 1 : h + 1]], dim=2).reshape(c, 2 * h, w)
         return y[:, :n_out]
 
-    def _up_cols(self, x: torch.Tensor, n_out: int) -> torch.Tensor:
+    def _up_cols(self, x: torch.Tensor, n_out: int, stage: int) -> torch.Tensor:
+        """As :meth:`_up_rows`, along axis 2."""
         c, h, w = x.shape
         xp = F.pad(x[None], (2, 2, 0, 0), mode="replicate")[0]
-        o = F.conv2d(xp[:, None], self.k_cols)  # (c, 2, h, w+1)
+        o = F.conv2d(xp[:, None], self.k_cols[stage])  # (c, 2, h, w+1)
         y = torch.stack([o[:, 0, :, :w], o[:, 1, :, 1 : w + 1]], dim=3).reshape(c, h, 2 * w)
         return y[:, :, :n_out]
 
@@ -79,8 +83,8 @@ class CodecModel(nn.Module):
             r = torch.eye(h, device=dev)[:, :, None]  # (h, h, 1): channel k = unit vector k
             c = torch.eye(w, device=dev)[:, None, :]
             for j in range(i - 1, -1, -1):
-                r = self._up_rows(r, self.shapes[j][0])
-                c = self._up_cols(c, self.shapes[j][1])
+                r = self._up_rows(r, self.shapes[j][0], j)
+                c = self._up_cols(c, self.shapes[j][1], j)
             rows.append(r[:, :, 0].T.contiguous())  # (H, h)
             cols.append(c[:, 0, :].T.contiguous())  # (W, w)
         self.up_rows_m, self.up_cols_m = rows, cols
@@ -156,6 +160,7 @@ class CodecModel(nn.Module):
         one hidden synthesis layer: the trained presets) rather than through autograd."""
         return (
             self.use_kernels
+            and self.arch.up_table == 0  # the kernels' upsampler has the bicubic taps built in
             and len(self.syn) == 2
             and self.syn[0].weight.device.type == "cpu"
             and self.syn[0].weight.dtype == torch.float32
