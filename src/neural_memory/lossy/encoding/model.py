@@ -1,6 +1,6 @@
-"""The trainable representation (PyTorch): latent pyramid, fixed bicubic upsampler, synthesis
-MLP and ARM. The float forward mirrors the integer decoder of fixed_point.py / arm.py up to
-rounding of the fixed-point intermediates."""
+"""The trainable representation (PyTorch): latent pyramid, fixed upsampler (the filters of
+ArchConfig.up_table), synthesis MLP and ARM. The float forward mirrors the integer decoder
+of fixed_point.py / arm.py up to rounding of the fixed-point intermediates."""
 
 from __future__ import annotations
 
