@@ -461,3 +461,34 @@ def test_analytic_start_reconstructs_the_image_at_any_level_step_ratio(ratio):
     arch3, tcfg = preset("default", 3, 40 * 48, 1e-3)
     other = dataclasses.replace(tcfg, level_step_ratio=ratio)
     assert start_bits(img, arch3, other, 1e-3) == start_bits(img, arch3, tcfg, 1e-3)
+
+
+@pytest.mark.parametrize("table", [0, 1])
+def test_float_upsampler_follows_the_decoders_filter_table(table):
+    """The model's float upsampler (training) applies the filter table its payload version
+    names, as the integer decoder does (up to the decoder's rounding at each step), and the
+    analytic start built with that table still reconstructs the image."""
+    torch = pytest.importorskip("torch")
+
+    from neural_memory.lossy.decoding.bitstream import ArchConfig
+    from neural_memory.lossy.decoding.fixed_point import UP_BITS, upsample_grids
+    from neural_memory.lossy.encoding.analytic_init import pyramid_init
+    from neural_memory.lossy.encoding.model import CodecModel
+
+    arch = ArchConfig((0, 1, 2, 3, 4, 5), 16, (24,), 1, table)
+    model = CodecModel(37, 29, arch)
+    model.use_kernels = False
+    rng = np.random.default_rng(table)
+    grids = [rng.integers(-40, 41, s) for s in model.grid_shapes]
+    with torch.no_grad():
+        ref = model.upsample([torch.tensor(g, dtype=torch.float32) for g in grids]).numpy()
+    got = upsample_grids(grids, arch.grid_levels, 37, 29, table) / 2.0**UP_BITS
+    np.testing.assert_allclose(got, ref, atol=0.02)
+    other = upsample_grids(grids, arch.grid_levels, 37, 29, 1 - table) / 2.0**UP_BITS
+    assert np.abs(other - ref).max() > 0.5  # the tables differ: the test can tell them apart
+    image = torch.rand(1, 37, 29, generator=torch.Generator().manual_seed(5))
+    pyramid_init(model, image, 0.1, 1.8)
+    with torch.no_grad():
+        feat = model.upsample(list(model.latents))
+        out = model.synth(feat.reshape(feat.shape[0], -1)).reshape(1, 37, 29)
+    torch.testing.assert_close(out, image, atol=2e-5, rtol=0)

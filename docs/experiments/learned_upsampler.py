@@ -1,13 +1,16 @@
 """Prototype (session 16, issue 15): per-stage upsampling filters, learned with the rest of
 the model or fixed to other taps than the decoder's bicubic ones, measured at equal steps.
 
-Not part of the codec: it patches CodecModel in this process only. Each run trains the
+Not part of the codec: it replaces the filter table of payload version 3 (``--mode fixed``)
+or makes the taps trainable (``--mode learn``) in this process only, through the codec's own
+per-stage upsampler (``ArchConfig.up_table``, CodecModel's operators). Each run trains the
 `default` preset's model of one development image (scripts/time_to_quality.py's set, whole
 images) at one lambda, then prints and appends to ``--out`` the PSNR of the float networks on
 the rounded latents and the latents' bytes (the ARM's estimate on all positions, after its
-fine-tune), the figures a file's size and quality follow. The distortion runs through
-autograd (3-4x slower than the fused C step); ``--mode base`` runs the default fused step
-through the same measurement.
+fine-tune), the figures a file's size and quality follow. As for any table but bicubic, the
+distortion runs through autograd (the rate and the updates stay in the C kernels); ``--mode
+base`` runs the default fused step through the same measurement. (The records of session 16
+came from this script's first version, at 4761859, which built the same operators by hand.)
 
     NM_DATA=../shared/data PYTHONPATH=src:scripts python docs/experiments/learned_upsampler.py \
         kodak/kodim23 --lmbda 3e-3 --steps 1825 --mode learn     # and --mode base
@@ -23,6 +26,7 @@ the decoder's filter with TAPS_EVEN / TAPS_ODD, four free values per stage inste
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import math
@@ -34,62 +38,35 @@ import torch
 from time_to_quality import FULL_CROP, dev_image
 from torch import nn
 
-from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN
+from neural_memory.lossy.decoding.fixed_point import stage_taps
 from neural_memory.lossy.encoding import encoder
+from neural_memory.lossy.encoding import model as model_module
 from neural_memory.lossy.encoding.model import CodecModel
 from neural_memory.lossy.encoding.train import finetune_arm, train
 
 
-def stage_matrix(taps: torch.Tensor, n_out: int, n_in: int) -> torch.Tensor:
-    """The (n_out, n_in) operator of one 2x stage with even taps ``taps`` (differentiable)."""
-    j = torch.arange(n_out)
-    k = j >> 1
-    even = (j & 1) == 0
-    offsets = torch.where(even[:, None], torch.tensor([-2, -1, 0, 1]), torch.tensor([-1, 0, 1, 2]))
-    idx = (k[:, None] + offsets).clamp(0, n_in - 1)
-    w = torch.where(even[:, None], taps.expand(n_out, 4), taps.flip(0).expand(n_out, 4))
-    rows = j[:, None].expand(n_out, 4)
-    return torch.zeros(n_out, n_in).index_put(
-        (rows.reshape(-1), idx.reshape(-1)), w.reshape(-1), accumulate=True
-    )
+def use_table(taps: np.ndarray) -> None:
+    """Build every model of this process with the per-stage even taps ``taps`` (x256) as its
+    filter table (what ArchConfig.up_table selects from fixed_point.UP_TABLES)."""
+    model_module.stage_taps = lambda table: taps
 
 
-def upsample_with_taps(model: CodecModel, ys: list[torch.Tensor], rows=None) -> torch.Tensor:
-    """CodecModel.upsample with the model's per-stage ``up_taps`` (stages x 4, over 1)."""
-    n = model.n_levels
-    ops_r, ops_c = [None] * n, [None] * n
-    r = c = None
-    for lv in range(1, n):
-        t = model.up_taps[lv - 1]
-        ur = stage_matrix(t, model.shapes[lv - 1][0], model.shapes[lv][0])
-        uc = stage_matrix(t, model.shapes[lv - 1][1], model.shapes[lv][1])
-        r = ur if r is None else r @ ur
-        c = uc if c is None else c @ uc
-        ops_r[lv], ops_c[lv] = r, c
-    out: list[torch.Tensor | None] = [None] * len(ys)
-    for lv in range(n):
-        idx = [g for g, glv in enumerate(model.arch.grid_levels) if glv == lv]
-        if not idx:
-            continue
-        y = torch.stack([ys[g] for g in idx]) * (2.0**-lv)
-        if lv == 0:
-            f = y if rows is None else y[:, rows]
-        else:
-            f = (ops_r[lv] if rows is None else ops_r[lv][rows]) @ y @ ops_c[lv].T
-        for k, g in enumerate(idx):
-            out[g] = f[k]
-    return torch.stack(out)
+def learn_taps(model: CodecModel) -> nn.Parameter:
+    """Make the model's per-stage taps a parameter, started from its table: each upsampling
+    rebuilds the operators from it, so the distortion's gradient reaches the taps."""
+    used = model.n_levels - 1  # the stages the model's levels use
+    taps = nn.Parameter(model.k_rows[:used, 0, 0, :, 0].clone())
+    rest = model.k_rows[used:, 0, 0, :, 0]
 
+    def upsample(ys: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
+        even = torch.cat([taps, rest])
+        both = torch.stack([even, even.flip(1)], dim=1)  # (stages, 2, 4)
+        model.k_rows, model.k_cols = both.reshape(-1, 2, 1, 4, 1), both.reshape(-1, 2, 1, 1, 4)
+        model._axis_matrices()
+        return CodecModel.upsample(model, ys, rows)
 
-def squared_error_autograd(model, ys, target_hw, rows=None, chunk_pixels=None, backward_scale=None):
-    """CodecModel.squared_error through autograd in one block (whole Kodak-size images)."""
-    feat = model.upsample(ys, rows)
-    pred = model.synth(feat.reshape(feat.shape[0], -1))
-    tgt = target_hw if rows is None else target_hw[:, rows]
-    se = ((pred - tgt.reshape(tgt.shape[0], -1)) ** 2).sum()
-    if backward_scale is not None:
-        (se * backward_scale).backward()
-    return float(se.detach())
+    model.upsample = upsample
+    return taps
 
 
 def anchor_slopes() -> dict[str, list[tuple[float, float]]]:
@@ -151,30 +128,14 @@ def main() -> None:
         ap.error("an image, --lmbda and --steps are needed (or --report FILE)")
     img = dev_image(a.image, FULL_CROP)
     arch, tcfg = encoder.image_preset("default", img, a.lmbda, a.steps)
-    if a.mode == "fixed":
-        fixed = torch.tensor(json.loads(a.taps), dtype=torch.float32) / 256
-
-        def stage_of(model: CodecModel, n: int, axis: int) -> int:
-            return next(s for s in range(len(model.shapes) - 1) if model.shapes[s][axis] == n)
-
-        def up_rows(model, x, n_out):  # the analytic start uses the same filters
-            m = stage_matrix(fixed[stage_of(model, n_out, 0)], n_out, x.shape[1])
-            return torch.einsum("oh,chw->cow", m, x)
-
-        def up_cols(model, x, n_out):
-            m = stage_matrix(fixed[stage_of(model, n_out, 1)], n_out, x.shape[2])
-            return torch.einsum("ow,chw->cho", m, x)
-
-        CodecModel._up_rows, CodecModel._up_cols = up_rows, up_cols
-        CodecModel.squared_error = squared_error_autograd
+    if a.mode != "base":  # a table other than 0: the distortion runs through autograd
+        arch = dataclasses.replace(arch, up_table=1)
+        use_table(np.array(json.loads(a.taps)) if a.mode == "fixed" else stage_taps(0))
     torch.manual_seed(0)
     model, target = encoder._start_model(img, arch, tcfg, a.lmbda, None, "cpu")
     if a.mode == "learn":
-        bicubic = torch.tensor(TAPS_EVEN, dtype=torch.float32) / 256
-        model.up_taps = nn.Parameter(bicubic.repeat(model.n_levels - 1, 1))
-        CodecModel.upsample = upsample_with_taps
-        CodecModel.squared_error = squared_error_autograd
-        params = [*model.syn.parameters(), model.up_taps]  # trained with the synthesis
+        learned = learn_taps(model)
+        params = [*model.syn.parameters(), learned]  # trained with the synthesis
         model.syn.parameters = lambda recurse=True: iter(params)
     t0 = time.time()
     train(model, target, a.lmbda, tcfg, seed=0)
@@ -187,7 +148,7 @@ def main() -> None:
         pred = (model.synth(feat.reshape(feat.shape[0], -1)).clamp(0, 1) * 255).round()
         mse = float(((pred - target * 255) ** 2).mean())
         bits = float(model.rate_bits(ys, 1))
-    taps = model.up_taps.detach().mul(256).round().tolist() if a.mode == "learn" else None
+    taps = learned.detach().mul(256).round().tolist() if a.mode == "learn" else None
     psnr = 10 * math.log10(255**2 / mse)
     rec = dict(image=a.image, lmbda=a.lmbda, steps=a.steps, mode=a.mode, taps=taps, psnr=psnr,
                latent_bytes=bits / 8, seconds=seconds)  # fmt: skip

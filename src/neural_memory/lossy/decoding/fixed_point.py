@@ -15,6 +15,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from neural_memory.lossy.decoding.bitstream import MAX_LEVELS
+
 # Numba's default "omp" threading layer shares the OpenMP runtime with PyTorch: the first
 # parallel decode sets the process-wide OpenMP thread count, after which every torch op of a
 # later encode in the same process runs with that many spinning threads (measured: training
@@ -26,10 +28,9 @@ UP_BITS = 10  # fixed-point fraction bits of upsampled latents and synthesis act
 ACT_CLIP = (1 << 26) - 1
 # 2x bicubic (a=-0.75) phases, taps over x[k-2..k+1] (even) and x[k-1..k+2] (odd), sum 256.
 TAPS_EVEN = (-9, 67, 225, -27)
-TAPS_ODD = (-27, 225, 67, -9)
-#: 2x stages of the recursive upsampler: stage s takes level s + 1 to level s
-#: (bitstream.MAX_LEVELS levels).
-N_STAGES = 7
+TAPS_ODD = TAPS_EVEN[::-1]
+#: 2x stages of the recursive upsampler: stage s takes level s + 1 to level s.
+N_STAGES = MAX_LEVELS - 1
 #: Upsampling filter tables: per stage, the even phase's four taps over 256 (the odd phase
 #: reads them reversed), each stage summing to 256. Table 0, bicubic at every stage, is payload
 #: version 2's. Table 1 (payload version 3) has sharper filters at the fine stages: the

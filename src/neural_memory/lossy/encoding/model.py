@@ -139,7 +139,10 @@ class CodecModel(nn.Module):
         if rows is None:
             rows = torch.arange(self.height, device=target_hw.device)
         per_block = max(1, chunk_pixels // self.width)
-        if self.fused_cpu:
+        # the kernels' upsampler has the bicubic taps built in: with another filter table
+        # (payload version 3) the distortion runs through autograd, the rest of a fused step
+        # (rate, proxies, updates) stays in the kernels
+        if self.fused_cpu and self.arch.up_table == 0:
             return self._squared_error_fused(ys, target_hw, rows, per_block, backward_scale)
         total = 0.0
         for start in range(0, rows.shape[0], per_block):
@@ -156,11 +159,11 @@ class CodecModel(nn.Module):
 
     @property
     def fused_cpu(self) -> bool:
-        """Whether the distortion runs in the numba kernels of train_kernels.py (CPU, float32,
-        one hidden synthesis layer: the trained presets) rather than through autograd."""
+        """Whether training runs in the kernels of train_kernels.py (CPU, float32, one hidden
+        synthesis layer: the trained presets) rather than through autograd (the distortion
+        also needs the bicubic filters, see squared_error)."""
         return (
             self.use_kernels
-            and self.arch.up_table == 0  # the kernels' upsampler has the bicubic taps built in
             and len(self.syn) == 2
             and self.syn[0].weight.device.type == "cpu"
             and self.syn[0].weight.dtype == torch.float32
