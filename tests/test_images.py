@@ -65,6 +65,28 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
 
 
+def test_a_signal_during_the_temporary_files_creation_leaves_nothing(tmp_path, monkeypatch):
+    """A batch worker's SIGTERM handler removes the temporary files of writes in progress
+    (remove_partial_files) and exits; it may run right after the temporary file is created,
+    so the file must already be listed then."""
+    import os
+
+    from neural_memory import atomic
+
+    real_open = os.open
+
+    def open_then_signal(*args, **kwargs):
+        os.close(real_open(*args, **kwargs))
+        atomic.remove_partial_files()  # what the handler does, before it exits
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_atomic(tmp_path / "b.bin", b"x")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_outputs_get_the_usual_file_mode(tmp_path: Path) -> None:
     """The temporary file behind an atomic write is private (0600); the result must have
     the mode a plain open() gives under the process umask, like any other tool's output."""
