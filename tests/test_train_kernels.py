@@ -14,9 +14,9 @@ from neural_memory.lossy.encoding.model import CodecModel  # noqa: E402
 from neural_memory.lossy.encoding.presets import grids  # noqa: E402
 
 
-def _model(h: int, w: int, hidden: int, seed: int = 0) -> CodecModel:
+def _model(h: int, w: int, hidden: int, seed: int = 0, up_table: int = 0) -> CodecModel:
     torch.manual_seed(seed)
-    model = CodecModel(h, w, ArchConfig(grids(3), 8, (hidden,), 3))
+    model = CodecModel(h, w, ArchConfig(grids(3), 8, (hidden,), 3, up_table=up_table))
     with torch.no_grad():
         for y in model.latents:
             y.normal_(0, 3)
@@ -35,21 +35,24 @@ def _distortion(model, kernels: bool, rows, chunk: int):
     return sse, grads + [p.grad.clone() for p in model.syn.parameters()]
 
 
+@pytest.mark.parametrize("up_table", [0, 1])
 @pytest.mark.parametrize("backend", ["numba", "c", "c-generic"])
 @pytest.mark.parametrize(
     ("h", "w", "hidden", "subset"),
     [(37, 53, 12, True), (21, 26, 10, False), (5, 3, 8, False), (64, 40, 24, True)],
 )
-def test_fused_distortion_matches_autograd(h, w, hidden, subset, backend, monkeypatch):
+def test_fused_distortion_matches_autograd(h, w, hidden, subset, backend, up_table, monkeypatch):
     """Odd sizes exercise the upsampler's clamped borders, hidden 10 the padding to four
     units, and a chunk of a few rows the block-by-block accumulation; with the C kernels,
-    the features built block by block from the coarse stack (train_kernels.synth_sse_rows)."""
+    the features built block by block from the coarse stack (train_kernels.synth_sse_rows).
+    Both filter tables: the kernels take each stage's taps (the autograd path's operators
+    follow the decoder's table, test_lossy)."""
     from neural_memory.lossy.encoding import train_kernels
 
     if backend != "numba" and train_kernels._train_native is None:
         pytest.skip("C training kernels not built")
     monkeypatch.setattr(train_kernels, "BACKEND", backend)
-    model = _model(h, w, hidden)
+    model = _model(h, w, hidden, up_table=up_table)
     assert model.fused_cpu
     rows = torch.tensor(sorted({0, 2, 3, h // 2, h - 1})) if subset else None
     sse_ref, g_ref = _distortion(model, False, rows, h * w)
@@ -289,14 +292,14 @@ def _upsample(up, grids, rows, backend):
 @needs_c
 @pytest.mark.parametrize("backend", C_BACKENDS)
 @pytest.mark.parametrize(("h", "w"), [(37, 53), (5, 3), (1, 1), (2, 9), (64, 40)])
-@pytest.mark.parametrize("subset", [False, True])
-def test_c_upsampler_matches_numba(backend, h, w, subset):
+@pytest.mark.parametrize(("subset", "table"), [(False, 0), (True, 0), (True, 1)])
+def test_c_upsampler_matches_numba(backend, h, w, subset, table):
     """The C upsampler (forward to full resolution and its adjoint) against the numba one, on
     odd sizes with levels down to 1 x 1 (7 levels for the first axis, see presets.grids), on
     all rows and on a subset; and the adjoint is the transpose: <A x, g> = <x, A^T g>."""
     rng = np.random.default_rng(h * 100 + w)
     levels = grids(3)
-    up = tk.Upsampler(levels, h, w)
+    up = tk.Upsampler(levels, h, w, table)
     xs = [rng.normal(size=up.shapes[lv]).astype(np.float32) for lv in levels]
     rows = np.array(sorted({0, 2 % h, h // 2, h - 1})) if subset else np.arange(h)
     ref, adj_ref = _upsample(up, xs, rows, "numba")

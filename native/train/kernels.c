@@ -341,7 +341,7 @@ int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out
                 const int64_t jj = p / a->width, x0 = p % a->width, row = a->rows[jj];
                 const int64_t len = a->width - x0 < n0 + m - p ? a->width - x0 : n0 + m - p;
                 float *dst = ft + (p - n0);
-                nm_up_segment(a->up, a->coarse, a->n_old, a->h1, a->width, row, x0, len, dst, B);
+                nm_up_segment(a->up, a->up_taps, a->coarse, a->n_old, a->h1, a->width, row, x0, len, dst, B);
                 for (int64_t k = 0; k < a->n_new; k++)
                     memcpy(dst + (a->n_old + k) * B,
                            a->lvl0 + (k * a->height + row) * a->width + x0, (size_t)len * f);
@@ -358,8 +358,9 @@ int nm_synth_part(const nm_synth_args *a, int64_t blk0, int64_t blk1, float *out
                 const int64_t jj = p / a->width, x0 = p % a->width, row = a->rows[jj];
                 const int64_t len = a->width - x0 < n0 + m - p ? a->width - x0 : n0 + m - p;
                 const float *src = gt + (p - n0);
-                if (a->n_old && nm_up_segment_adjoint(a->up, src, B, a->n_old, a->h1, row, x0, len,
-                                                      rp, cs, a->band_lo, a->band_n)) {
+                if (a->n_old && nm_up_segment_adjoint(a->up, a->up_taps, src, B, a->n_old, a->h1,
+                                                      row, x0, len, rp, cs, a->band_lo,
+                                                      a->band_n)) {
                     free(rp), free(cs), free(ar.base);
                     return -2;
                 }

@@ -319,10 +319,11 @@ fail:
 
 /* up_coarse / up_coarse_adjoint: one grid of level >= 1 (see nm_train.h). */
 static PyObject *up_coarse_call(PyObject *args, int adjoint) {
-    PyObject *o_in, *o_out;
+    PyObject *o_in, *o_out, *o_taps;
     int level, cap;
     long long height, width;
-    if (!PyArg_ParseTuple(args, "OiLLOi", &o_in, &level, &height, &width, &o_out, &cap))
+    if (!PyArg_ParseTuple(args, "OiLLOOi", &o_in, &level, &height, &width, &o_taps, &o_out,
+                          &cap))
         return NULL;
     if (level < 1 || level > 30 || height < 1 || width < 1 || height > (1LL << 30) ||
         width > (1LL << 30)) {
@@ -333,14 +334,15 @@ static PyObject *up_coarse_call(PyObject *args, int adjoint) {
     const long long wl = (width + (1LL << level) - 1) >> level;
     const long long coarse = ((height + 1) >> 1) * width;
     bufset bs = {.n = 0};
-    const float *in;
+    const float *in, *taps;
     float *out;
+    GET(taps, const float *, o_taps, 'f', 4 * level, 0)
     GET(in, const float *, o_in, 'f', adjoint ? coarse : hl * wl, 0)
     GET(out, float *, o_out, 'f', adjoint ? hl * wl : coarse, 1)
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = adjoint ? nm_up_coarse_adjoint(in, level, height, width, out, cap)
-                 : nm_up_coarse(in, level, height, width, out, cap);
+    rc = adjoint ? nm_up_coarse_adjoint(in, level, height, width, taps, out, cap)
+                 : nm_up_coarse(in, level, height, width, taps, out, cap);
     Py_END_ALLOW_THREADS
     release_all(&bs);
     if (rc) return PyErr_NoMemory();
@@ -362,10 +364,11 @@ static PyObject *up_coarse_adjoint(PyObject *self, PyObject *args) {
 
 /* up_rows / up_rows_adjoint: channels [c0, c1) of a (C, h, w) stack at output rows `rows`. */
 static PyObject *up_rows_call(PyObject *args, int adjoint) {
-    PyObject *o_in, *o_rows, *o_out;
+    PyObject *o_in, *o_rows, *o_out, *o_taps;
     long long h, w, c0, c1;
     int cap;
-    if (!PyArg_ParseTuple(args, "OLLOOLLi", &o_in, &h, &w, &o_rows, &o_out, &c0, &c1, &cap))
+    if (!PyArg_ParseTuple(args, "OLLOOLLOi", &o_in, &h, &w, &o_rows, &o_out, &c0, &c1, &o_taps,
+                          &cap))
         return NULL;
     const Py_ssize_t r_n = n_items(o_rows, 8);
     if (r_n < 0) return NULL;
@@ -374,9 +377,10 @@ static PyObject *up_rows_call(PyObject *args, int adjoint) {
         return NULL;
     }
     bufset bs = {.n = 0};
-    const float *in;
+    const float *in, *taps;
     const int64_t *rows;
     float *out;
+    GET(taps, const float *, o_taps, 'f', 4, 0)
     GET(rows, const int64_t *, o_rows, 'i', r_n, 0)
     GET(in, const float *, o_in, 'f', c1 * (adjoint ? r_n : h) * w, 0)
     GET(out, float *, o_out, 'f', c1 * (adjoint ? h : r_n) * w, 1)
@@ -387,8 +391,8 @@ static PyObject *up_rows_call(PyObject *args, int adjoint) {
         }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = adjoint ? nm_up_rows_adjoint(in, h, w, rows, r_n, c0, c1, out, cap)
-                 : nm_up_rows(in, h, w, rows, r_n, c0, c1, out, cap);
+    rc = adjoint ? nm_up_rows_adjoint(in, h, w, rows, r_n, c0, c1, taps, out, cap)
+                 : nm_up_rows(in, h, w, rows, r_n, c0, c1, taps, out, cap);
     Py_END_ALLOW_THREADS
     release_all(&bs);
     if (rc) return PyErr_NoMemory();
@@ -412,14 +416,14 @@ static PyObject *up_rows_adjoint(PyObject *self, PyObject *args) {
 static PyObject *synth_up_part(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *o_coarse, *o_lvl0, *o_rows, *o_target, *o_w1, *o_b1, *o_w2, *o_b2, *o_gcoarse,
-        *o_edge, *o_slot, *o_glvl0, *o_out;
+        *o_edge, *o_slot, *o_glvl0, *o_out, *o_taps;
     long long n_old, n_new, h1, height, width, blk0, blk1, band_lo;
     int c_n, h_n, want, cap;
     float scale;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOLLLLLiiLLLfpi", &o_coarse, &o_lvl0, &o_rows,
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOLLLLLiiLLLfpOi", &o_coarse, &o_lvl0, &o_rows,
                           &o_target, &o_w1, &o_b1, &o_w2, &o_b2, &o_gcoarse, &o_edge, &o_slot,
                           &o_glvl0, &o_out, &n_old, &n_new, &h1, &height, &width, &c_n, &h_n,
-                          &blk0, &blk1, &band_lo, &scale, &want, &cap))
+                          &blk0, &blk1, &band_lo, &scale, &want, &o_taps, &cap))
         return NULL;
     const Py_ssize_t r_n = n_items(o_rows, 8);
     if (r_n < 0) return NULL;
@@ -444,6 +448,7 @@ static PyObject *synth_up_part(PyObject *self, PyObject *args) {
                        .width = width, .band_lo = band_lo, .band_n = band_n, .n_edge = n_edge,
                        .want_grad = want};
     float *out;
+    GET(a.up_taps, const float *, o_taps, 'f', 4, 0)
     GET(a.rows, const int64_t *, o_rows, 'i', r_n, 0)
     for (Py_ssize_t i = 0; i < r_n; i++)
         if (a.rows[i] < 0 || a.rows[i] >= height) {
@@ -515,21 +520,24 @@ static PyMethodDef methods[] = {
     {"sum_rows", sum_rows, METH_VARARGS,
      "sum_rows(rows, out, parts): out = rows[0] + ... + rows[parts - 1], in that order"},
     {"up_coarse", up_coarse, METH_VARARGS,
-     "up_coarse(grid, level, height, width, out, cap): out (ceil(height / 2), width) = the "
-     "grid of that level (times 2^-level) upsampled to level 1, then along its columns"},
+     "up_coarse(grid, level, height, width, taps, out, cap): out (ceil(height / 2), width) = "
+     "the grid of that level (times 2^-level) upsampled to level 1, then along its columns; "
+     "taps: float32 (stages, 4), stage s's even-phase taps (level s + 1 -> s), at least "
+     "`level` stages"},
     {"up_coarse_adjoint", up_coarse_adjoint, METH_VARARGS,
-     "up_coarse_adjoint(g, level, height, width, grad, cap): grad += the adjoint of up_coarse "
+     "up_coarse_adjoint(g, level, height, width, taps, grad, cap): grad += the adjoint of "
+     "up_coarse "
      "applied to g"},
     {"up_rows", up_rows, METH_VARARGS,
-     "up_rows(src, h, w, rows, out, c0, c1, cap): out[c] = 2x rows of src[c] (h, w) at the "
-     "output rows `rows`, for channels c0 <= c < c1"},
+     "up_rows(src, h, w, rows, out, c0, c1, taps, cap): out[c] = 2x rows of src[c] (h, w) at "
+     "the output rows `rows`, for channels c0 <= c < c1, with the 4 even-phase taps `taps`"},
     {"up_rows_adjoint", up_rows_adjoint, METH_VARARGS,
-     "up_rows_adjoint(g, h, w, rows, out, c0, c1, cap): out[c] (h, w) += the adjoint of "
+     "up_rows_adjoint(g, h, w, rows, out, c0, c1, taps, cap): out[c] (h, w) += the adjoint of "
      "up_rows applied to g[c], for channels c0 <= c < c1"},
     {"synth_up_part", synth_up_part, METH_VARARGS,
      "synth_up_part(coarse|None, lvl0|None, rows, target, w1, b1, w2, b2, g_coarse|None, "
      "edge|None, slot|None, g_lvl0|None, out, n_old, n_new, h1, height, width, c_n, h_n, blk0, "
-     "blk1, band_lo, scale, want_grad, cap) -> sse of pixel blocks [blk0, blk1) of the features "
+     "blk1, band_lo, scale, want_grad, taps, cap) -> sse of pixel blocks [blk0, blk1) of the features "
      "the upsampler gives at `rows`; weight gradients into out, feature gradients added into "
      "g_coarse (rows with slot -1), edge (the others) and g_lvl0"},
     {"proxy", proxy, METH_VARARGS,

@@ -19,7 +19,7 @@
 
 /* Version of the Python-facing calls (module.c): train_kernels.py ignores a build whose
  * version differs (a stale in-place build) and falls back to numba. */
-#define NM_TRAIN_API 5
+#define NM_TRAIN_API 6
 
 #define NM_SYN_BLOCK 192 /* pixels per synthesis block: 24 vectors of 8 */
 #define NM_ARM_CHUNK 96  /* positions per ARM chunk: 12 vectors of 8 */
@@ -118,6 +118,7 @@ typedef struct {
      * g_coarse (n_old, h1, width) where slot[k] < 0 (rows no other part touches), else row
      * slot[k] of edge (n_old, n_edge, width) (rows the caller adds up in part order). */
     const void *up;
+    const float *up_taps; /* the last stage's 4 even-phase taps (see nm_up_rows) */
     const float *coarse, *lvl0;
     const int64_t *rows, *slot;
     int64_t n_old, n_new, h1, height, width, band_lo, band_n, n_edge;
@@ -149,30 +150,34 @@ int nm_arm_part(const nm_arm_args *a, int64_t t0, int64_t t1, float *out, double
                 const nm_ops *ops);
 
 /* The training upsampler (upsample.c). Level-l grids are ceil(height / 2^l) x
- * ceil(width / 2^l); cap as nm_ops_select's. Each returns 0, or -1 if memory ran out. */
+ * ceil(width / 2^l); cap as nm_ops_select's. Each returns 0, or -1 if memory ran out.
+ * Filters: taps[4 * s .. 4 * s + 3] are the even-phase taps of stage s (level s + 1 -> s; a row
+ * of fixed_point.UP_TABLES over 256), the odd phase reads them reversed; the row passes to
+ * full-resolution rows (stage 0) take that stage's four taps. */
 /* out (h_1, width) = the grid (level >= 1, times 2^-level) upsampled to level 1, then 2x along
- * its columns to full width. */
-int nm_up_coarse(const float *grid, int level, int64_t height, int64_t width, float *out,
-                 int cap);
+ * its columns to full width; taps of stages 0 .. level - 1. */
+int nm_up_coarse(const float *grid, int level, int64_t height, int64_t width,
+                 const float *taps, float *out, int cap);
 /* grad (the grid's shape) += the adjoint of nm_up_coarse applied to g (h_1, width). */
-int nm_up_coarse_adjoint(const float *g, int level, int64_t height, int64_t width, float *grad,
-                         int cap);
+int nm_up_coarse_adjoint(const float *g, int level, int64_t height, int64_t width,
+                         const float *taps, float *grad, int cap);
 /* out[c] (r_n, w) = 2x rows of src[c] (h, w) at output rows `rows`, channels c0 <= c < c1. */
 int nm_up_rows(const float *src, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
-               int64_t c0, int64_t c1, float *out, int cap);
+               int64_t c0, int64_t c1, const float *taps, float *out, int cap);
 /* out[c] (h, w) += the adjoint of nm_up_rows applied to g[c] (r_n, w), c0 <= c < c1. */
 int nm_up_rows_adjoint(const float *g, int64_t h, int64_t w, const int64_t *rows, int64_t r_n,
-                       int64_t c0, int64_t c1, float *out, int cap);
+                       int64_t c0, int64_t c1, const float *taps, float *out, int cap);
 /* The row pass on one segment of an output row, for nm_synth_part: ops from nm_up_select(cap);
  * dst[c * ldd + i] = output row `row` of channel c of coarse (n_c, h, w) at column x0 + i,
  * i < len. The adjoint adds t * g[c * ldg + i] into source row s of channel c, which is at
  * rp[s - lo] + c * cs[s - lo] for lo <= s < lo + band_n; it returns -1 (and adds nothing) if
  * a source row of `row` is outside them. Taps of one source row (clamped) are summed first. */
 const void *nm_up_select(int cap);
-void nm_up_segment(const void *ops, const float *coarse, int64_t n_c, int64_t h, int64_t w,
-                   int64_t row, int64_t x0, int64_t len, float *dst, ptrdiff_t ldd);
-int nm_up_segment_adjoint(const void *ops, const float *g, ptrdiff_t ldg, int64_t n_c, int64_t h,
-                          int64_t row, int64_t x0, int64_t len, float *const *rp,
-                          const int64_t *cs, int64_t lo, int64_t band_n);
+void nm_up_segment(const void *ops, const float *taps, const float *coarse, int64_t n_c,
+                   int64_t h, int64_t w, int64_t row, int64_t x0, int64_t len, float *dst,
+                   ptrdiff_t ldd);
+int nm_up_segment_adjoint(const void *ops, const float *taps, const float *g, ptrdiff_t ldg,
+                          int64_t n_c, int64_t h, int64_t row, int64_t x0, int64_t len,
+                          float *const *rp, const int64_t *cs, int64_t lo, int64_t band_n);
 
 #endif

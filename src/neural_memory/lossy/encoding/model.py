@@ -139,10 +139,7 @@ class CodecModel(nn.Module):
         if rows is None:
             rows = torch.arange(self.height, device=target_hw.device)
         per_block = max(1, chunk_pixels // self.width)
-        # the kernels' upsampler has the bicubic taps built in: with another filter table
-        # (payload version 3) the distortion runs through autograd, the rest of a fused step
-        # (rate, proxies, updates) stays in the kernels
-        if self.fused_cpu and self.arch.up_table == 0:
+        if self.fused_cpu:
             return self._squared_error_fused(ys, target_hw, rows, per_block, backward_scale)
         total = 0.0
         for start in range(0, rows.shape[0], per_block):
@@ -160,8 +157,7 @@ class CodecModel(nn.Module):
     @property
     def fused_cpu(self) -> bool:
         """Whether training runs in the kernels of train_kernels.py (CPU, float32, one hidden
-        synthesis layer: the trained presets) rather than through autograd (the distortion
-        also needs the bicubic filters, see squared_error)."""
+        synthesis layer: the trained presets) rather than through autograd."""
         return (
             self.use_kernels
             and len(self.syn) == 2
@@ -182,7 +178,9 @@ class CodecModel(nn.Module):
         from neural_memory.lossy.encoding import train_kernels as tk
 
         if not hasattr(self, "_upsampler"):
-            self._upsampler = tk.Upsampler(self.arch.grid_levels, self.height, self.width)
+            self._upsampler = tk.Upsampler(
+                self.arch.grid_levels, self.height, self.width, self.arch.up_table
+            )
         up = self._upsampler
         grids = [y.detach().numpy() for y in ys]
         order = up.order

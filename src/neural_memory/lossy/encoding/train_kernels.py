@@ -38,13 +38,13 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from neural_memory.lossy.decoding.fixed_point import TAPS_EVEN, TAPS_ODD, level_shapes
+from neural_memory.lossy.decoding.fixed_point import level_shapes, stage_taps
 
 try:  # the C versions of the synthesis and rate kernels (native/train/, built by setup.py)
     from neural_memory.lossy.encoding import _train_native
 except ImportError:  # not built: the numba kernels below do the same work, slower
     _train_native = None
-if getattr(_train_native, "API", None) != 5:  # a stale build from older sources: not used
+if getattr(_train_native, "API", None) != 6:  # a stale build from older sources: not used
     _train_native = None
 
 # Which kernels synth_sse and arm_rate run: "c" (the best the CPU has: AVX-512, AVX2/FMA or
@@ -65,18 +65,28 @@ BLOCK = 256  # pixels per synthesis block: 24 hidden x 256 x 4 B = 24 KB, inside
 # gradient grids (4 copies of all latents: 13 MB for a Kodak image).
 SYNTH_PARTS = 8
 ARM_PARTS = 4
-_TE = tuple(t / 256.0 for t in TAPS_EVEN)
-_TO = tuple(t / 256.0 for t in TAPS_ODD)
+
+
+def stage_filters(table: int) -> np.ndarray:
+    """(N_STAGES, 4) float32 even-phase taps of filter table ``table`` (fixed_point.UP_TABLES
+    over 256, exact in float32): the ``te`` rows the upsampling kernels below take, stage s
+    (level s + 1 -> s) in row s; the odd phase reads a row reversed.
+
+    >>> stage_filters(0)[0].tolist()
+    [-0.03515625, 0.26171875, 0.87890625, -0.10546875]
+    """
+    return (stage_taps(table) / 256.0).astype(np.float32)
 
 
 @njit(cache=True, inline="always")
-def _src(j, n):
-    """Clamped source indices and float taps of output sample j (see fixed_point._taps)."""
+def _src(j, n, te):
+    """Clamped source indices and float taps of output sample j (see fixed_point._taps), even
+    phase ``te`` (4,) float32, the odd phase its reverse."""
     k = j >> 1
     if j & 1 == 0:
-        i0, t0, t1, t2, t3 = k - 2, _TE[0], _TE[1], _TE[2], _TE[3]
+        i0, t0, t1, t2, t3 = k - 2, te[0], te[1], te[2], te[3]
     else:
-        i0, t0, t1, t2, t3 = k - 1, _TO[0], _TO[1], _TO[2], _TO[3]
+        i0, t0, t1, t2, t3 = k - 1, te[3], te[2], te[1], te[0]
     top = n - 1
     return (
         min(max(i0, 0), top),
@@ -91,8 +101,8 @@ def _src(j, n):
 
 
 @njit(cache=True, fastmath=True)
-def up_cols(x: np.ndarray, n_out: int) -> np.ndarray:
-    """(C, h, w) -> (C, h, n_out): 2x along the last axis.
+def up_cols(x: np.ndarray, n_out: int, te: np.ndarray) -> np.ndarray:
+    """(C, h, w) -> (C, h, n_out): 2x along the last axis with even-phase taps ``te``.
 
     The interior (no clamping) is computed as contiguous even and odd phases, then
     interleaved: 2.5x faster than interleaved stores, which do not vectorise. The few border
@@ -101,8 +111,8 @@ def up_cols(x: np.ndarray, n_out: int) -> np.ndarray:
     on one thread than this serial loop."""
     c_n, h, w = x.shape
     out = np.empty((c_n, h, n_out), np.float32)
-    e0, e1, e2, e3 = np.float32(_TE[0]), np.float32(_TE[1]), np.float32(_TE[2]), np.float32(_TE[3])
-    o0, o1, o2, o3 = np.float32(_TO[0]), np.float32(_TO[1]), np.float32(_TO[2]), np.float32(_TO[3])
+    e0, e1, e2, e3 = te[0], te[1], te[2], te[3]
+    o0, o1, o2, o3 = te[3], te[2], te[1], te[0]
     even = np.empty(w, np.float32)
     odd = np.empty(w, np.float32)
     lo, hi = 2, max(2, w - 2)  # interior k: taps k-2..k+2 inside the row
@@ -117,23 +127,23 @@ def up_cols(x: np.ndarray, n_out: int) -> np.ndarray:
                 dst[2 * k] = even[k]
                 dst[2 * k + 1] = odd[k]
             for j in range(0, min(2 * lo, n_out)):
-                i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w)
+                i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w, te)
                 dst[j] = t0 * src[i0] + t1 * src[i1] + t2 * src[i2] + t3 * src[i3]
             for j in range(2 * hi, n_out):
-                i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w)
+                i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w, te)
                 dst[j] = t0 * src[i0] + t1 * src[i1] + t2 * src[i2] + t3 * src[i3]
     return out
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def up_rows(x: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
-    """Output rows ``rows`` of the 2x upsampling of (C, h, w) along axis 1, written into the
-    first C channels of ``out`` (C', len(rows), w)."""
+def up_rows(x: np.ndarray, rows: np.ndarray, out: np.ndarray, te: np.ndarray) -> None:
+    """Output rows ``rows`` of the 2x upsampling of (C, h, w) along axis 1 (even-phase taps
+    ``te``), written into the first C channels of ``out`` (C', len(rows), w)."""
     c_n, h, w = x.shape
     r_n = rows.shape[0]
     for cj in prange(c_n * r_n):
         c, jj = cj // r_n, cj % r_n
-        i0, i1, i2, i3, t0, t1, t2, t3 = _src(rows[jj], h)
+        i0, i1, i2, i3, t0, t1, t2, t3 = _src(rows[jj], h, te)
         a, b, d, e = x[c, i0], x[c, i1], x[c, i2], x[c, i3]
         dst = out[c, jj]
         for k in range(w):
@@ -141,15 +151,15 @@ def up_rows(x: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit(cache=True, inline="always")
-def _cols_row_adjoint(src, dst, w, n_out):
+def _cols_row_adjoint(src, dst, w, n_out, te):
     """One row of :func:`up_cols_adjoint`: interior sources gather the (unclamped) outputs
     that read them, which vectorises; sources 0, 1, w-2, w-1 get the clamped outputs near the
     borders scattered into them."""
-    e0, e1, e2, e3 = np.float32(_TE[0]), np.float32(_TE[1]), np.float32(_TE[2]), np.float32(_TE[3])
-    o0, o1, o2, o3 = np.float32(_TO[0]), np.float32(_TO[1]), np.float32(_TO[2]), np.float32(_TO[3])
+    e0, e1, e2, e3 = te[0], te[1], te[2], te[3]
+    o0, o1, o2, o3 = te[3], te[2], te[1], te[0]
     if w < 6:
         for j in range(n_out):
-            i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w)
+            i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w, te)
             v = src[j]
             dst[i0] += t0 * v
             dst[i1] += t1 * v
@@ -163,7 +173,7 @@ def _cols_row_adjoint(src, dst, w, n_out):
         )  # fmt: skip
     for part in range(2):  # outputs that read sources 0, 1, w-2, w-1: j < 8, j >= 2w-8
         for j in range(max(8, 2 * w - 8) if part else 0, n_out if part else min(8, n_out)):
-            i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w)
+            i0, i1, i2, i3, t0, t1, t2, t3 = _src(j, w, te)
             v = src[j]
             if i0 < 2 or i0 >= w - 2:
                 dst[i0] += t0 * v
@@ -176,18 +186,18 @@ def _cols_row_adjoint(src, dst, w, n_out):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def up_cols_adjoint(g: np.ndarray, w: int) -> np.ndarray:
+def up_cols_adjoint(g: np.ndarray, w: int, te: np.ndarray) -> np.ndarray:
     """Transpose of :func:`up_cols`: (C, h, n_out) -> (C, h, w)."""
     c_n, h, n_out = g.shape
     out = np.zeros((c_n, h, w), np.float32)
     for cr in prange(c_n * h):
         c, r = cr // h, cr % h
-        _cols_row_adjoint(g[c, r], out[c, r], w, n_out)
+        _cols_row_adjoint(g[c, r], out[c, r], w, n_out, te)
     return out
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def up_rows_adjoint(g: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+def up_rows_adjoint(g: np.ndarray, rows: np.ndarray, out: np.ndarray, te: np.ndarray) -> np.ndarray:
     """Transpose of :func:`up_rows`: (C, len(rows), w) added into ``out`` (C, h, w), which
     is returned (blocks of rows accumulate into one array). Parallel over channels (each
     output row gathers from several input rows)."""
@@ -195,7 +205,7 @@ def up_rows_adjoint(g: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndar
     h = out.shape[1]
     for c in prange(c_n):
         for jj in range(r_n):
-            i0, i1, i2, i3, t0, t1, t2, t3 = _src(rows[jj], h)
+            i0, i1, i2, i3, t0, t1, t2, t3 = _src(rows[jj], h, te)
             src = g[c, jj]
             a, b, d, e = out[c, i0], out[c, i1], out[c, i2], out[c, i3]
             for k in range(w):
@@ -214,7 +224,8 @@ class Upsampler:
     Channels come out in *stack order* (coarsest level first, as the recursion appends them);
     ``order[k]`` is the grid of output channel k. Within a 2x step the columns are upsampled
     before the rows (the integer decoder does rows first; in exact arithmetic the two agree,
-    and columns-first runs the strided axis on half as many rows).
+    and columns-first runs the strided axis on half as many rows). Each 2x stage uses its
+    filter of ``table`` (fixed_point.UP_TABLES, the payload version's).
 
     >>> import numpy as np
     >>> up = Upsampler((0, 1), 4, 6)
@@ -224,8 +235,9 @@ class Upsampler:
     ((2, 4, 6), [1, 0])
     """
 
-    def __init__(self, grid_levels: tuple[int, ...], height: int, width: int):
+    def __init__(self, grid_levels: tuple[int, ...], height: int, width: int, table: int = 0):
         self.grid_levels = grid_levels
+        self.taps = stage_filters(table)  # (N_STAGES, 4) float32, stage s in row s
         self.top = max(grid_levels)
         self.shapes = level_shapes(height, width, self.top + 1)
         self.by_level = [
@@ -251,21 +263,21 @@ class Upsampler:
             ins = [_f32(grids[g]) for g, _ in self.stack]
 
             def part(k: int) -> None:  # one grid (channel) per part: they are independent
-                _train_native.up_coarse(ins[k], self.stack[k][1], h, w, out[k], cap)
+                _train_native.up_coarse(ins[k], self.stack[k][1], h, w, self.taps, out[k], cap)
 
             _run_parts(part, len(self.stack))
             return out
         stack = None
         for level in range(self.top, 0, -1):
-            if stack is not None:
+            if stack is not None:  # stage `level`: level + 1 -> level
                 h, w = self.shapes[level]
-                wide = up_cols(stack, w)
+                wide = up_cols(stack, w, self.taps[level])
                 stack = np.empty((wide.shape[0], h, w), np.float32)
-                up_rows(wide, np.arange(h), stack)
+                up_rows(wide, np.arange(h), stack, self.taps[level])
             if self.by_level[level]:
                 add = self._gained(grids, level)
                 stack = add if stack is None else np.concatenate([stack, add])
-        return None if stack is None else up_cols(stack, self.shapes[0][1])
+        return None if stack is None else up_cols(stack, self.shapes[0][1], self.taps[0])
 
     def rows(
         self, coarse: np.ndarray | None, grids: list[np.ndarray], rows: np.ndarray,
@@ -277,9 +289,9 @@ class Upsampler:
         out = np.empty((n_old + n_new, rows.shape[0], self.shapes[0][1]), np.float32)
         cap = _up_cap(backend)
         if coarse is not None and cap is not None:
-            _up_rows_c(coarse, rows, out, cap, adjoint=False)
+            _up_rows_c(coarse, rows, out, self.taps[0], cap, adjoint=False)
         elif coarse is not None:
-            up_rows(coarse, rows, out)
+            up_rows(coarse, rows, out, self.taps[0])
         for k, g in enumerate(self.by_level[0]):
             out[n_old + k] = grids[g][rows]
         return out
@@ -292,9 +304,9 @@ class Upsampler:
         n_old = grad.shape[0] - len(self.by_level[0])
         cap = _up_cap(backend)
         if n_old and cap is not None:
-            _up_rows_c(grad, rows, g_coarse, cap, adjoint=True)
+            _up_rows_c(grad, rows, g_coarse, self.taps[0], cap, adjoint=True)
         elif n_old:
-            up_rows_adjoint(grad[:n_old], rows, g_coarse)
+            up_rows_adjoint(grad[:n_old], rows, g_coarse, self.taps[0])
         for k, grid in enumerate(self.by_level[0]):
             g_grids[grid][rows] += grad[n_old + k]
 
@@ -315,11 +327,13 @@ class Upsampler:
 
             def part(k: int) -> None:  # each grid has one channel: parts write apart
                 g, level = self.stack[k]
-                _train_native.up_coarse_adjoint(g_coarse[k], level, h, w, g_grids[g], cap)
+                _train_native.up_coarse_adjoint(
+                    g_coarse[k], level, h, w, self.taps, g_grids[g], cap
+                )
 
             _run_parts(part, len(self.stack))
             return
-        g = up_cols_adjoint(g_coarse, self.shapes[1][1])
+        g = up_cols_adjoint(g_coarse, self.shapes[1][1], self.taps[0])
         for level in range(1, self.top + 1):
             new = self.by_level[level]
             n_old = g.shape[0] - len(new)
@@ -329,7 +343,10 @@ class Upsampler:
             if level < self.top:
                 h_c, w_c = self.shapes[level + 1]
                 acc = np.zeros((n_old, h_c, g.shape[2]), np.float32)
-                g = up_cols_adjoint(up_rows_adjoint(g[:n_old], np.arange(g.shape[1]), acc), w_c)
+                te = self.taps[level]  # the adjoint of stage `level`
+                g = up_cols_adjoint(
+                    up_rows_adjoint(g[:n_old], np.arange(g.shape[1]), acc, te), w_c, te
+                )
 
 
 @njit(cache=True, parallel=True, fastmath=True)
@@ -589,7 +606,7 @@ def synth_sse_rows(
         return nat.synth_up_part(
             coarse, lvl0, rows, target, w1, b1, w2, b2, g_coarse, edge, slot, g_lvl0, outs[t],
             n_old, len(new), h1, h, w, c_n, h_n, bounds[t], bounds[t + 1], lo, float(scale),
-            want, cap,
+            want, up.taps[0], cap,
         )  # fmt: skip
 
     sse = 0.0
@@ -987,7 +1004,7 @@ def _up_cap(backend: str | None) -> int | None:
     return None if backend == "numba" else _CAPS[backend]
 
 
-def _up_rows_c(src, rows, out, cap: int, adjoint: bool) -> None:
+def _up_rows_c(src, rows, out, te: np.ndarray, cap: int, adjoint: bool) -> None:
     """up_rows (or, with ``adjoint``, up_rows_adjoint) in C, one channel per part: every
     output element is one fixed sum whichever thread computes it. Forward: src (C, h, W) ->
     the first C channels of out (C', len(rows), W); adjoint: the first C channels of src
@@ -1001,7 +1018,7 @@ def _up_rows_c(src, rows, out, cap: int, adjoint: bool) -> None:
     fn = _train_native.up_rows_adjoint if adjoint else _train_native.up_rows
 
     def part(c: int) -> None:
-        fn(src, h, w, rows, out, c, c + 1, cap)
+        fn(src, h, w, rows, out, c, c + 1, te, cap)
 
     _run_parts(part, n_c)
 
