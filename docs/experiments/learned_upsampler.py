@@ -9,7 +9,8 @@ images) at one lambda, then prints and appends to ``--out`` the PSNR of the floa
 the rounded latents and the latents' bytes (the ARM's estimate on all positions, after its
 fine-tune), the figures a file's size and quality follow. As for any table but bicubic, the
 distortion runs through autograd (the rate and the updates stay in the C kernels); ``--mode
-base`` runs the default fused step through the same measurement. (The records of session 16
+base`` runs the default fused step through the same measurement. ``--taps`` with ``--mode
+learn`` starts the learned taps from that table instead of bicubic. (The records of session 16
 came from this script's first version, at 4761859, which built the same operators by hand.)
 
     NM_DATA=../shared/data PYTHONPATH=src:scripts python docs/experiments/learned_upsampler.py \
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gzip
 import json
 import math
@@ -37,6 +39,7 @@ import numpy as np
 import torch
 from time_to_quality import FULL_CROP, dev_image
 from torch import nn
+from torch.nn import functional as F
 
 from neural_memory.lossy.decoding.fixed_point import stage_taps
 from neural_memory.lossy.encoding import encoder
@@ -51,17 +54,44 @@ def use_table(taps: np.ndarray) -> None:
     model_module.stage_taps = lambda table: taps
 
 
-def learn_taps(model: CodecModel) -> nn.Parameter:
-    """Make the model's per-stage taps a parameter, started from its table: each upsampling
-    rebuilds the operators from it, so the distortion's gradient reaches the taps."""
+def distortion_through_autograd(model: CodecModel) -> None:
+    """Run the model's distortion through its own (patched) operators: the C kernels'
+    upsampler has the codec's tables built in, not this process's."""
+    model._squared_error_fused = functools.partial(CodecModel._squared_error_autograd, model)
+
+
+def _up_axis(x: torch.Tensor, kernel: torch.Tensor, n_out: int, axis: int) -> torch.Tensor:
+    """2x along ``axis`` (1 or 2) of (c, h, w) with a filter of any even length T: even
+    output 2k reads sources k - T/2 .. k + T/2 - 1, odd 2k + 1 one further, the taps
+    reversed; replicated border (CodecModel._up_rows / _up_cols for T = 4)."""
+    pad = kernel.shape[2 + (axis == 2)] // 2
+    n = x.shape[axis]
+    spec = (0, 0, pad, pad) if axis == 1 else (pad, pad, 0, 0)
+    o = F.conv2d(F.pad(x[None], spec, mode="replicate")[0][:, None], kernel)  # (c, 2, ...)
+    if axis == 1:
+        y = torch.stack([o[:, 0, :n], o[:, 1, 1 : n + 1]], dim=2).reshape(x.shape[0], 2 * n, -1)
+        return y[:, :n_out]
+    y = torch.stack([o[:, 0, :, :n], o[:, 1, :, 1 : n + 1]], dim=3).reshape(*x.shape[:2], 2 * n)
+    return y[:, :, :n_out]
+
+
+def learn_taps(model: CodecModel, n_taps: int = 4) -> nn.Parameter:
+    """Make the model's per-stage taps a parameter, started from its table (widened to
+    ``n_taps`` with zeros on both sides): each upsampling rebuilds the operators from it, so
+    the distortion's gradient reaches the taps."""
     used = model.n_levels - 1  # the stages the model's levels use
-    taps = nn.Parameter(model.k_rows[:used, 0, 0, :, 0].clone())
-    rest = model.k_rows[used:, 0, 0, :, 0]
+    side = (n_taps - 4) // 2
+    table = F.pad(model.k_rows[:, 0, 0, :, 0], (side, side))
+    taps = nn.Parameter(table[:used].clone())
+    rest = table[used:]
+    model._up_rows = lambda x, n_out, stage: _up_axis(x, model.k_rows[stage], n_out, 1)
+    model._up_cols = lambda x, n_out, stage: _up_axis(x, model.k_cols[stage], n_out, 2)
 
     def upsample(ys: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
         even = torch.cat([taps, rest])
-        both = torch.stack([even, even.flip(1)], dim=1)  # (stages, 2, 4)
-        model.k_rows, model.k_cols = both.reshape(-1, 2, 1, 4, 1), both.reshape(-1, 2, 1, 1, 4)
+        both = torch.stack([even, even.flip(1)], dim=1)  # (stages, 2, T)
+        model.k_rows = both.reshape(-1, 2, 1, n_taps, 1)
+        model.k_cols = both.reshape(-1, 2, 1, 1, n_taps)
         model._axis_matrices()
         return CodecModel.upsample(model, ys, rows)
 
@@ -118,7 +148,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int)
     ap.add_argument("--report", metavar="FILE", help="compare the records of FILE and stop")
     ap.add_argument("--mode", choices=("base", "learn", "fixed"), default="learn")
-    ap.add_argument("--taps", help="--mode fixed: JSON list of per-stage even taps (x256)")
+    ap.add_argument(
+        "--taps",
+        help="JSON list of per-stage even taps (x256): --mode fixed's "
+        "filters, --mode learn's start (default bicubic)",
+    )
+    ap.add_argument("--n-taps", type=int, default=4, help="--mode learn: taps per filter")
     ap.add_argument("--out", default="upsampler.jsonl")
     a = ap.parse_args()
     if a.report:
@@ -130,11 +165,13 @@ def main() -> None:
     arch, tcfg = encoder.image_preset("default", img, a.lmbda, a.steps)
     if a.mode != "base":  # a table other than 0: the distortion runs through autograd
         arch = dataclasses.replace(arch, up_table=1)
-        use_table(np.array(json.loads(a.taps)) if a.mode == "fixed" else stage_taps(0))
+        use_table(np.array(json.loads(a.taps)) if a.taps else stage_taps(0))
     torch.manual_seed(0)
     model, target = encoder._start_model(img, arch, tcfg, a.lmbda, None, "cpu")
+    if a.mode != "base":
+        distortion_through_autograd(model)
     if a.mode == "learn":
-        learned = learn_taps(model)
+        learned = learn_taps(model, a.n_taps)
         params = [*model.syn.parameters(), learned]  # trained with the synthesis
         model.syn.parameters = lambda recurse=True: iter(params)
     t0 = time.time()
@@ -150,8 +187,9 @@ def main() -> None:
         bits = float(model.rate_bits(ys, 1))
     taps = learned.detach().mul(256).round().tolist() if a.mode == "learn" else None
     psnr = 10 * math.log10(255**2 / mse)
+    start = json.loads(a.taps) if a.taps and a.mode == "learn" else None
     rec = dict(image=a.image, lmbda=a.lmbda, steps=a.steps, mode=a.mode, taps=taps, psnr=psnr,
-               latent_bytes=bits / 8, seconds=seconds)  # fmt: skip
+               latent_bytes=bits / 8, seconds=seconds, start=start, n_taps=a.n_taps)  # fmt: skip
     print(json.dumps(rec))
     with open(a.out, "a") as f:
         f.write(json.dumps(rec) + "\n")

@@ -141,6 +141,17 @@ class CodecModel(nn.Module):
         per_block = max(1, chunk_pixels // self.width)
         if self.fused_cpu:
             return self._squared_error_fused(ys, target_hw, rows, per_block, backward_scale)
+        return self._squared_error_autograd(ys, target_hw, rows, per_block, backward_scale)
+
+    def _squared_error_autograd(
+        self,
+        ys: list[torch.Tensor],
+        target_hw: torch.Tensor,
+        rows: torch.Tensor,
+        per_block: int,
+        backward_scale: float | None,
+    ) -> float:
+        """squared_error through PyTorch's operators (any device, depth or dtype)."""
         total = 0.0
         for start in range(0, rows.shape[0], per_block):
             r = rows[start : start + per_block]

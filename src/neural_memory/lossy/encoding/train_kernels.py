@@ -1,4 +1,4 @@
-"""Float32 numba kernels of the training distortion on CPU: the recursive 2x bicubic
+"""Float32 numba kernels of the training distortion on CPU: the recursive 2x
 upsampler with its adjoint, and the per-pixel synthesis MLP with its backward pass fused.
 
 Why not PyTorch ops: a training step is memory-bound. Autograd materialises every
