@@ -43,8 +43,8 @@ DENSE_RATE_FROM_LMBDA = 2e-3
 # The upsampler's filter table (fixed_point.UP_TABLES; 1 is payload version 3): sharper
 # per-stage filters than bicubic, at no cost in step or decode time. Real files at the
 # default's steps on the six development images (time-to-quality --full, label v3): 23 of 24
-# points closer to AVIF s1, by 2.7 points on average (1.0-4.4 on the Kodak images outside the
-# three the table was fitted on), BD-rate +3.1 % -> +0.2 % (docs/lossy.md, session 17).
+# points closer to AVIF s1, by 2.7 points on average (0.9-4.6 on the Kodak images the table
+# was not fitted on), BD-rate +3.1 % -> +0.2 % (docs/lossy.md, session 17).
 UP_TABLE = 1
 # Training steps against options.PRESET_STEPS, from each lambda (highest first), so that a
 # preset takes about the same time at every rate. Step times side by side
