@@ -340,8 +340,10 @@ def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
     img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
     # the presets' wide networks too: SOAP's 48 x 48 statistics were multiplied in another
     # order on 2 threads (whole kodim23: another file after 300 steps)
-    # and the rate on every latent (presets.rate_stride from lambda 2e-3)
-    narrow, wide = ArchConfig(grids(3), 16, (24,), 3), ArchConfig(grids(3), 24, (48,), 3)
+    # and the rate on every latent (presets.rate_stride from lambda 2e-3); both filter tables
+    # (the presets' is 1, payload version 3)
+    narrow = ArchConfig(grids(3), 16, (24,), 3)
+    wide = ArchConfig(grids(3), 24, (48,), 3, up_table=1)
     runs = [(narrow, 2), (wide, 2), (wide, 1)]
     old = numba.get_num_threads(), torch.get_num_threads()
     payloads: dict[int, list[bytes]] = {1: [], 2: []}
