@@ -211,7 +211,10 @@ def test_lossy_decode_imports_neither_numba_nor_torch():
 
 @needs_cc
 @pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
-def test_c_unit_tests(tmp_path, sanitize):
+@pytest.mark.parametrize("golden, sha", [(GOLDEN, GOLDEN_SHA256), (GOLDEN_V3, GOLDEN_V3_SHA256)])
+def test_c_unit_tests(tmp_path, sanitize, golden, sha):
+    """The C library's unit tests (native/tests/test_nmem.c), with the lossy ones on each
+    payload version's golden (truncations, bit flips, other sizes), plain and sanitized."""
     exe = tmp_path / "test_nmem"
     flags = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
     flags = flags if sanitize else ["-O2", "-DNMEM_NO_CLONES"]
@@ -220,9 +223,9 @@ def test_c_unit_tests(tmp_path, sanitize):
     subprocess.run([*cmd, str(test_src), "-o", str(exe)], check=True)
     raw = tmp_path / "golden.raw"
     env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
-    run = subprocess.run([str(exe), str(GOLDEN), str(raw)], capture_output=True, text=True, env=env)
+    run = subprocess.run([str(exe), str(golden), str(raw)], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert hashlib.sha256(raw.read_bytes()).hexdigest() == GOLDEN_SHA256
+    assert hashlib.sha256(raw.read_bytes()).hexdigest() == sha
 
 
 def _read_pnm(path: Path) -> np.ndarray:

@@ -39,11 +39,11 @@ def _load(name: str):
     return module
 
 
-def _lossy_golden_sha() -> str:
-    """tests/test_native.py's pin of the lossy golden's pixels (read, not imported: that module
-    imports the numba reference decoder)."""
+def _lossy_golden_sha(name: str = "GOLDEN_SHA256") -> str:
+    """tests/test_native.py's pin ``name`` of a lossy golden's pixels (read, not imported: that
+    module imports the numba reference decoder)."""
     text = (TESTS / "test_native.py").read_text()
-    return re.search(r'^GOLDEN_SHA256 = "([0-9a-f]{64})"$', text, re.M).group(1)
+    return re.search(rf'^{name} = "([0-9a-f]{{64}})"$', text, re.M).group(1)
 
 
 def _wasm_toolchain_or_skip(tmp_path: Path) -> None:
@@ -126,7 +126,16 @@ def _cases() -> tuple[dict, dict]:
             (32, 32, 3, 8, 0),
             _lossy_golden_sha(),
             "lossy",
-        )
+        ),
+        "lossy_v3.nmem": (  # payload version 3: the per-stage filter table
+            pack(
+                Header(Mode.LOSSY, 32, 32, 3, 8),
+                {"LOSY": (GOLDEN_DIR / "lossy_v3_kodim23_32x32.bin").read_bytes()},
+            ),
+            (32, 32, 3, 8, 0),
+            _lossy_golden_sha("GOLDEN_V3_SHA256"),
+            "lossy",
+        ),
     }
     for name, (h, w, c, depth, near, sha) in sorted(_load("test_lossless").GOLDEN_CASES.items()):
         mode = Mode.NEAR_LOSSLESS if near else Mode.LOSSLESS
