@@ -99,6 +99,34 @@ def learn_taps(model: CodecModel, n_taps: int = 4) -> nn.Parameter:
     return taps
 
 
+def learn_prefilters(model: CodecModel) -> nn.Parameter:
+    """Cool-chic's pre-concatenation filters, as a variant: every grid is filtered at its own
+    resolution before the upsampler by its level's separable, symmetric 7-tap kernel (four
+    free values per level, normalised to a DC gain of 1 so that the levels' quantisation
+    steps keep their meaning), started as the identity. The coded latents are the unfiltered
+    grids; only the features change."""
+    levels = model.arch.grid_levels
+    half = torch.zeros(max(levels) + 1, 4)
+    half[:, 3] = 1.0  # (a, b, c, d) -> (a, b, c, d, c, b, a): a Dirac at the start
+    params = nn.Parameter(half)
+
+    def kernel(lv: int) -> torch.Tensor:
+        k = torch.cat([params[lv], params[lv, :3].flip(0)])
+        k = k / k.sum()
+        return torch.outer(k, k)[None, None]
+
+    def upsample(ys: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
+        kernels = [kernel(lv) for lv in range(max(levels) + 1)]
+        filtered = [
+            F.conv2d(F.pad(y[None, None], (3, 3, 3, 3), mode="replicate"), kernels[lv])[0, 0]
+            for y, lv in zip(ys, levels, strict=True)
+        ]
+        return CodecModel.upsample(model, filtered, rows)
+
+    model.upsample = upsample
+    return params
+
+
 def anchor_slopes() -> dict[str, list[tuple[float, float]]]:
     """AVIF s1's (PSNR, ln bytes) points per image: the instrument's records (development
     set) and the Kodak benchmark's (the other Kodak images)."""
@@ -147,7 +175,7 @@ def main() -> None:
     ap.add_argument("--lmbda", type=float)
     ap.add_argument("--steps", type=int)
     ap.add_argument("--report", metavar="FILE", help="compare the records of FILE and stop")
-    ap.add_argument("--mode", choices=("base", "learn", "fixed"), default="learn")
+    ap.add_argument("--mode", choices=("base", "learn", "fixed", "prefilter"), default="learn")
     ap.add_argument(
         "--taps",
         help="JSON list of per-stage even taps (x256): --mode fixed's "
@@ -165,7 +193,8 @@ def main() -> None:
     arch, tcfg = encoder.image_preset("default", img, a.lmbda, a.steps)
     if a.mode != "base":  # a table other than 0: the distortion runs through autograd
         arch = dataclasses.replace(arch, up_table=1)
-        use_table(np.array(json.loads(a.taps)) if a.taps else stage_taps(0))
+        default = stage_taps(1 if a.mode == "prefilter" else 0)
+        use_table(np.array(json.loads(a.taps)) if a.taps else default)
     torch.manual_seed(0)
     model, target = encoder._start_model(img, arch, tcfg, a.lmbda, None, "cpu")
     if a.mode != "base":
@@ -173,6 +202,10 @@ def main() -> None:
     if a.mode == "learn":
         learned = learn_taps(model, a.n_taps)
         params = [*model.syn.parameters(), learned]  # trained with the synthesis
+        model.syn.parameters = lambda recurse=True: iter(params)
+    if a.mode == "prefilter":
+        learned = learn_prefilters(model)
+        params = [*model.syn.parameters(), learned]
         model.syn.parameters = lambda recurse=True: iter(params)
     t0 = time.time()
     train(model, target, a.lmbda, tcfg, seed=0)
@@ -185,7 +218,7 @@ def main() -> None:
         pred = (model.synth(feat.reshape(feat.shape[0], -1)).clamp(0, 1) * 255).round()
         mse = float(((pred - target * 255) ** 2).mean())
         bits = float(model.rate_bits(ys, 1))
-    taps = learned.detach().mul(256).round().tolist() if a.mode == "learn" else None
+    taps = learned.detach().mul(256).round().tolist() if a.mode in ("learn", "prefilter") else None
     psnr = 10 * math.log10(255**2 / mse)
     start = json.loads(a.taps) if a.taps and a.mode == "learn" else None
     rec = dict(image=a.image, lmbda=a.lmbda, steps=a.steps, mode=a.mode, taps=taps, psnr=psnr,
