@@ -4,7 +4,8 @@ Why: re-running a whole benchmark to check an encoder change on a few images cos
 this takes the records of a full run (``OLD``, e.g. docs/bench/kodak/results.jsonl.gz) and
 those of a partial re-run of the changed codec (``NEW``: some images, some settings), replaces
 the old points by the new ones where both exist, and prints each image's BD-rate against the
-anchor (from ``OLD``) before and after.
+anchor (from ``OLD``) before and after, then the BD-rate of the mean curves over all the
+images (the benchmark's headline figure), before and after.
 
     PYTHONPATH=src python scripts/bench_delta.py docs/bench/kodak/results.jsonl.gz \\
         docs/bench/ttq/kodak4-s15.jsonl --codec nm --anchor avif-444-psnr-s1
@@ -17,8 +18,9 @@ import gzip
 import json
 from pathlib import Path
 
+from neural_memory.bench.bdrate import bd_rate
 from neural_memory.bench.results import read_jsonl
-from neural_memory.bench.summary import LOSSY, per_image_bd
+from neural_memory.bench.summary import LOSSY, aggregate, curve, per_image_bd
 
 
 def load(path: Path) -> list[dict]:
@@ -55,6 +57,12 @@ def main() -> None:
         print(f"{image}: {b0:+.1f} % -> {b1:+.1f} % ({b1 - b0:+.1f} points) against {args.anchor}")
     if changes:
         print(f"mean change {sum(changes) / len(changes):+.2f} points over {len(changes)} images")
+    images = sorted({r["image"] for r in old})
+    for name, recs in (("before", old), ("after", after + new)):
+        aggs = aggregate(recs, images)
+        bd = bd_rate(*curve(aggs[args.anchor]), *curve(aggs[args.codec]))
+        text = "n/a" if bd is None else f"{bd:+.1f} %"
+        print(f"mean curves over {len(images)} images, {name}: {text} against {args.anchor}")
 
 
 if __name__ == "__main__":
