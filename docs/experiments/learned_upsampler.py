@@ -7,11 +7,16 @@ per-stage upsampler (``ArchConfig.up_table``, CodecModel's operators). Each run 
 `default` preset's model of one development image (scripts/time_to_quality.py's set, whole
 images) at one lambda, then prints and appends to ``--out`` the PSNR of the float networks on
 the rounded latents and the latents' bytes (the ARM's estimate on all positions, after its
-fine-tune), the figures a file's size and quality follow. As for any table but bicubic, the
-distortion runs through autograd (the rate and the updates stay in the C kernels); ``--mode
-base`` runs the default fused step through the same measurement. ``--taps`` with ``--mode
-learn`` starts the learned taps from that table instead of bicubic. (The records of session 16
-came from this script's first version, at 4761859, which built the same operators by hand.)
+fine-tune), the figures a file's size and quality follow. In the variants the distortion runs
+through autograd and this process's patched operators (the C kernels know only the codec's
+tables; the rate and the updates stay in them); ``--mode base`` runs the default preset's
+fused step through the same measurement: bicubic in session 16's records, the version-3
+table since session 17's presets, so new variants need new base records. ``--taps`` with
+``--mode learn`` starts the learned taps from that table instead of bicubic; ``--mode
+prefilter`` keeps the version-3 table and learns Cool-chic's pre-concatenation filters
+(:func:`learn_prefilters`, their four free values per level x256 in the record's ``taps``).
+(The records of session 16 came from this script's first version, at 4761859, which built the
+same operators by hand.)
 
     NM_DATA=../shared/data PYTHONPATH=src:scripts python docs/experiments/learned_upsampler.py \
         kodak/kodim23 --lmbda 3e-3 --steps 1825 --mode learn     # and --mode base

@@ -3,7 +3,8 @@
  *
  * Steps: payload header (architecture, per-layer steps) -> one rANS stream with every layer's
  * weights, then the latent grids coarse to fine, each latent coded with the integer ARM's mean
- * and scale -> the fixed 2x bicubic upsampler, recursively, for the grids of levels >= 1 ->
+ * and scale -> the fixed 2x upsampler (the payload version's per-stage filters, UP_TABLES
+ * below), recursively, for the grids of levels >= 1 ->
  * per output row: the last upsampling step, optionally integer bilinear resampling, and the
  * per-pixel integer synthesis MLP.
  *
