@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python scripts/make_lossy_golden.py              # payload version 2
     PYTHONPATH=src python scripts/make_lossy_golden.py --version 3  # the sharper filters
+    PYTHONPATH=src python scripts/make_lossy_golden.py --version 4  # and the pre-filters
 
 Each payload version keeps its own vector: version 2 files must decode as they always did.
 """
@@ -34,7 +35,7 @@ def main() -> None:
     version = ap.parse_args().version
     torch.set_num_threads(1)
     img = np.asarray(Image.open(SRC_IMAGE).convert("RGB"))[200:232, 300:332].copy()
-    arch = ArchConfig(grids(3), 8, (20,), 3, PAYLOAD_VERSIONS[version])
+    arch = ArchConfig(grids(3), 8, (20,), 3, *PAYLOAD_VERSIONS[version])
     payload = fit(img, arch, TrainConfig(steps=120), lmbda=1e-3, seed=0)
     name = "lossy_kodim23_32x32.bin" if version == 2 else f"lossy_v{version}_kodim23_32x32.bin"
     out_path = ROOT / "tests" / "golden" / name

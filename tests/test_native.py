@@ -27,6 +27,10 @@ GOLDEN_SHA256 = "27581a2be9bb97383144c4752cf2c397c62c41bba322b923a5a6260712bd8ed
 # payload version 3 (the sharper upsampling filters), made by make_lossy_golden.py --version 3
 GOLDEN_V3 = ROOT / "tests" / "golden" / "lossy_v3_kodim23_32x32.bin"
 GOLDEN_V3_SHA256 = "14b8554b3387a90f145cdd3ce9f6643defc28a024a017529e5047c2647654dd1"
+# payload version 4 (and the pre-concatenation filters): make_lossy_golden.py --version 4
+GOLDEN_V4 = ROOT / "tests" / "golden" / "lossy_v4_kodim23_32x32.bin"
+GOLDEN_V4_SHA256 = "c49ee31d35d166922cbff75ff6e71764247dddb1ec2c784e9461b1a1bfcdf3a7"
+GOLDENS = [(GOLDEN, GOLDEN_SHA256), (GOLDEN_V3, GOLDEN_V3_SHA256), (GOLDEN_V4, GOLDEN_V4_SHA256)]
 CC = shutil.which("gcc") or shutil.which("cc")
 NATIVE_SOURCES = sorted(str(p) for p in (ROOT / "native" / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", f"-I{ROOT / 'native' / 'include'}"]
@@ -70,7 +74,7 @@ def test_generated_tables_are_current():
     assert (ROOT / "native" / "src" / "tables.c").read_text() == gen.render()
 
 
-@pytest.mark.parametrize("golden, sha", [(GOLDEN, GOLDEN_SHA256), (GOLDEN_V3, GOLDEN_V3_SHA256)])
+@pytest.mark.parametrize("golden, sha", GOLDENS)
 def test_golden_pixels_and_numba_agreement(golden: Path, sha: str):
     payload = golden.read_bytes()
     out = decode_lossy(payload, 32, 32, 3)
@@ -98,17 +102,19 @@ def fresh_payloads() -> list[tuple[bytes, tuple[int, int, int]]]:
 
     torch.set_num_threads(1)
     out = []
-    for h, w, c, arm, syn, lmbda, table in [
-        (17, 23, 3, 16, (24,), 1e-3, 0),
-        (40, 33, 1, 8, (20,), 3e-4, 0),
-        (9, 70, 3, 16, (24,), 1e-2, 0),
-        (64, 48, 3, 16, (24,), 1e-4, 0),
-        (37, 29, 3, 16, (24,), 1e-3, 1),  # payload version 3: the sharper filters
+    for h, w, c, arm, syn, lmbda, table, filters in [
+        (17, 23, 3, 16, (24,), 1e-3, 0, False),
+        (40, 33, 1, 8, (20,), 3e-4, 1, True),  # payload version 4: the pre-filters
+        (9, 70, 3, 16, (24,), 1e-2, 0, False),
+        (64, 48, 3, 16, (24,), 1e-4, 1, True),
+        (37, 29, 3, 16, (24,), 1e-3, 1, False),  # payload version 3: the sharper filters
+        (5, 4, 3, 8, (12,), 1e-2, 1, True),  # grids smaller than a filter
     ]:
         img = smooth_image(h, w, c, seed=h)
-        arch = ArchConfig(grids(c, lmbda), arm, syn, c, table)  # 1e-2: the low-rate grids
+        # 1e-2: the low-rate grids
+        arch = ArchConfig(grids(c, lmbda), arm, syn, c, table, filters)
         payload = fit(img, arch, TrainConfig(steps=25), lmbda=lmbda)
-        assert payload[0] == 2 + table
+        assert payload[0] == arch.version
         out.append((payload, (h, w, c)))
     return out
 
@@ -147,6 +153,33 @@ def test_pixel_limit_and_sizes():
     with pytest.raises(FormatError, match="pixel limit"):
         decode_lossy(payload, 65536, 4096, 3)
     assert native.DEFAULT_MAX_PIXELS == 1 << 26
+
+
+def test_filter_taps_over_the_bound_fail_like_numba():
+    """Version 4 stores each level's pre-concatenation filter as (a, b, c); a kernel whose
+    sum of |taps| exceeds 2**(q + 1) would break the decoders' integer bounds, so both refuse
+    it (bitstream.prefilter_ok); one at the bound decodes, the same in both."""
+    from neural_memory.lossy.decoding.bitstream import ArchConfig, QuantModule
+    from neural_memory.lossy.encoding.encoder import build_payload
+
+    arch = ArchConfig((0, 1, 2), 4, (6,), 3, up_table=1, prefilter=True)
+    rng = np.random.default_rng(0)
+    mods = [
+        QuantModule(rng.integers(-20, 20, (n_in, n_out)), rng.integers(-20, 20, n_out), 6)
+        for n_in, n_out in arch.module_shapes()
+    ]
+    levels = [rng.integers(-3, 4, (-(-9 // 2**lv), -(-11 // 2**lv))) for lv in (0, 1, 2)]
+
+    def payload(abc) -> bytes:
+        taps = QuantModule(np.array(abc, np.int64), np.zeros(0, np.int64), 8)
+        return build_payload(arch, mods[:3], mods[3:], levels, taps)
+
+    at_bound = payload([[0, 0, 0], [-64, 0, 0], [10, -20, 30]])  # (-64, .., 384, .., -64): 512
+    _same(at_bound, 9, 11, 3)
+    over = payload([[0, 0, 0], [-65, 0, 0], [10, -20, 30]])
+    for decode in (decode_lossy, decode_lossy_reference):
+        with pytest.raises(FormatError, match="filter taps"):
+            decode(over, 9, 11, 3)
 
 
 def _mutations(data: bytes, rng: np.random.Generator, n: int):
@@ -211,7 +244,7 @@ def test_lossy_decode_imports_neither_numba_nor_torch():
 
 @needs_cc
 @pytest.mark.parametrize("sanitize", [False, True], ids=["plain", "asan-ubsan"])
-@pytest.mark.parametrize("golden, sha", [(GOLDEN, GOLDEN_SHA256), (GOLDEN_V3, GOLDEN_V3_SHA256)])
+@pytest.mark.parametrize("golden, sha", GOLDENS)
 def test_c_unit_tests(tmp_path, sanitize, golden, sha):
     """The C library's unit tests (native/tests/test_nmem.c), with the lossy ones on each
     payload version's golden (truncations, bit flips, other sizes), plain and sanitized."""

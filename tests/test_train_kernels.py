@@ -14,14 +14,19 @@ from neural_memory.lossy.encoding.model import CodecModel  # noqa: E402
 from neural_memory.lossy.encoding.presets import grids  # noqa: E402
 
 
-def _model(h: int, w: int, hidden: int, seed: int = 0, up_table: int = 0) -> CodecModel:
+def _model(
+    h: int, w: int, hidden: int, seed: int = 0, up_table: int = 0, prefilter: bool = False
+) -> CodecModel:
     torch.manual_seed(seed)
-    model = CodecModel(h, w, ArchConfig(grids(3), 8, (hidden,), 3, up_table=up_table))
+    arch = ArchConfig(grids(3), 8, (hidden,), 3, up_table=up_table, prefilter=prefilter)
+    model = CodecModel(h, w, arch)
     with torch.no_grad():
         for y in model.latents:
             y.normal_(0, 3)
         for p in [*model.syn.parameters(), *model.arm.parameters()]:
             p.normal_(0, 0.3)
+        if prefilter:  # filters away from the identity, each level its own
+            model.prefilter[:, :3].normal_(0, 0.2)
     return model
 
 
@@ -32,27 +37,30 @@ def _distortion(model, kernels: bool, rows, chunk: int):
     target = torch.rand(3, model.height, model.width, generator=torch.Generator().manual_seed(1))
     sse = model.squared_error(leaves, target, rows, chunk_pixels=chunk, backward_scale=0.01)
     grads = [leaf.grad.clone() for leaf in leaves]
-    return sse, grads + [p.grad.clone() for p in model.syn.parameters()]
+    return sse, grads + [p.grad.clone() for p in train_mod.synthesis_params(model)]
 
 
-@pytest.mark.parametrize("up_table", [0, 1])
+@pytest.mark.parametrize(("up_table", "prefilter"), [(0, False), (1, False), (1, True)])
 @pytest.mark.parametrize("backend", ["numba", "c", "c-generic"])
 @pytest.mark.parametrize(
     ("h", "w", "hidden", "subset"),
     [(37, 53, 12, True), (21, 26, 10, False), (5, 3, 8, False), (64, 40, 24, True)],
 )
-def test_fused_distortion_matches_autograd(h, w, hidden, subset, backend, up_table, monkeypatch):
+def test_fused_distortion_matches_autograd(
+    h, w, hidden, subset, backend, up_table, prefilter, monkeypatch
+):
     """Odd sizes exercise the upsampler's clamped borders, hidden 10 the padding to four
     units, and a chunk of a few rows the block-by-block accumulation; with the C kernels,
     the features built block by block from the coarse stack (train_kernels.synth_sse_rows).
     Both filter tables: the kernels take each stage's taps (the autograd path's operators
-    follow the decoder's table, test_lossy)."""
+    follow the decoder's table, test_lossy); with version 4's pre-concatenation filters
+    (prefilter.py), whose taps' gradient is compared too."""
     from neural_memory.lossy.encoding import train_kernels
 
     if backend != "numba" and train_kernels._train_native is None:
         pytest.skip("C training kernels not built")
     monkeypatch.setattr(train_kernels, "BACKEND", backend)
-    model = _model(h, w, hidden, up_table=up_table)
+    model = _model(h, w, hidden, up_table=up_table, prefilter=prefilter)
     assert model.fused_cpu
     rows = torch.tensor(sorted({0, 2, 3, h // 2, h - 1})) if subset else None
     sse_ref, g_ref = _distortion(model, False, rows, h * w)
@@ -341,10 +349,12 @@ def test_encoded_bytes_do_not_depend_on_threads(backend, monkeypatch):
     # the presets' wide networks too: SOAP's 48 x 48 statistics were multiplied in another
     # order on 2 threads (whole kodim23: another file after 300 steps)
     # and the rate on every latent (presets.rate_stride from lambda 2e-3); both filter tables
-    # (the presets' is 1, payload version 3)
+    # (the presets' is 1, payload version 3), and version 4's pre-concatenation filters,
+    # whose taps' gradient is a sum over every latent (prefilter.py)
     narrow = ArchConfig(grids(3), 16, (24,), 3)
     wide = ArchConfig(grids(3), 24, (48,), 3, up_table=1)
-    runs = [(narrow, 2), (wide, 2), (wide, 1)]
+    filtered = ArchConfig(grids(3), 24, (48,), 3, up_table=1, prefilter=True)
+    runs = [(narrow, 2), (wide, 2), (wide, 1), (filtered, 1)]
     old = numba.get_num_threads(), torch.get_num_threads()
     payloads: dict[int, list[bytes]] = {1: [], 2: []}
     try:

@@ -136,6 +136,15 @@ def _cases() -> tuple[dict, dict]:
             _lossy_golden_sha("GOLDEN_V3_SHA256"),
             "lossy",
         ),
+        "lossy_v4.nmem": (  # payload version 4: and the pre-concatenation filters
+            pack(
+                Header(Mode.LOSSY, 32, 32, 3, 8),
+                {"LOSY": (GOLDEN_DIR / "lossy_v4_kodim23_32x32.bin").read_bytes()},
+            ),
+            (32, 32, 3, 8, 0),
+            _lossy_golden_sha("GOLDEN_V4_SHA256"),
+            "lossy",
+        ),
     }
     for name, (h, w, c, depth, near, sha) in sorted(_load("test_lossless").GOLDEN_CASES.items()):
         mode = Mode.NEAR_LOSSLESS if near else Mode.LOSSLESS

@@ -35,7 +35,7 @@ extern "C" {
 #define NMEM_LIB_VERSION "0.2.0" /* 0.2: nmem_lossless_options.context */
 #define NMEM_FORMAT_VERSION 2       /* the newest container version this build reads (1 and 2;
                                        2 adds the metadata sections ICCP, EXIF, XMP_) */
-#define NMEM_LOSSY_PAYLOAD_VERSION 3 /* the newest lossy payload version this build reads (from 2) */
+#define NMEM_LOSSY_PAYLOAD_VERSION 4 /* the newest lossy payload version this build reads (from 2) */
 
 #define NMEM_MAX_SECTIONS 64
 #define NMEM_MAX_SIDE 65536u                    /* format limit on width and height */

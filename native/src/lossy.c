@@ -3,8 +3,9 @@
  *
  * Steps: payload header (architecture, per-layer steps) -> one rANS stream with every layer's
  * weights, then the latent grids coarse to fine, each latent coded with the integer ARM's mean
- * and scale -> the fixed 2x upsampler (the payload version's per-stage filters, UP_TABLES
- * below), recursively, for the grids of levels >= 1 ->
+ * and scale -> in version 4 each grid through its level's pre-concatenation filter (7 x 7
+ * separable, stored in the stream) -> the fixed 2x upsampler (the payload version's
+ * per-stage filters, UP_TABLES below), recursively, for the grids of levels >= 1 ->
  * per output row: the last upsampling step, optionally integer bilinear resampling, and the
  * per-pixel integer synthesis MLP.
  *
@@ -16,7 +17,9 @@
  * upsampler as y * 2^(10-l) < 2^(24-l); one 1-D step multiplies the bound by at most
  * the stage's sum of |taps| over 256 plus 1/2: 328/256 at every stage in version 2, so after
  * the l levels (2l steps) a grid stays below 2^(24-l) * 1.65^l < 2^25; in version 3 374/256
- * at stage 0 and 296-328/256 at the others, at most 2^24.1 (a level-1 grid). Bilinear
+ * at stage 0 and 296-328/256 at the others, at most 2^24.1 (a level-1 grid). A version-4
+ * pre-filtered grid is clipped to the same bound, below 2^(24-l), before the upsampler (its
+ * exact sums: |y| < 2^14 times at most (2^(q+1))^2 with q <= 12, below 2^40). Bilinear
  * resampling is a convex combination. Sums of products are taken in int64: ARM |x| < 2^30,
  * |w| < 2^18, fan-in <= 32; synthesis |x| < 2^26, |w| < 2^18, fan-in <= 64: every sum is
  * below 2^50. */
@@ -60,6 +63,7 @@
 #define SYN_ACT_CLIP ((1 << 26) - 1)
 #define MAX_FEATURE_VALUES (1ull << 29) /* n_grids * H * W, as the numba decoder */
 #define N_MODULES_MAX (3 + MAX_SYN_LAYERS)
+#define PREFILTER_MAX_Q 12
 /* weights and biases of the largest architecture the header can describe */
 #define MAX_PARAMS                                                                      \
     (N_CTX * MAX_ARM_HIDDEN + MAX_ARM_HIDDEN + MAX_ARM_HIDDEN * MAX_ARM_HIDDEN +        \
@@ -75,7 +79,7 @@ static const int PAR_DX[N_PARENT] = {0, 0, 0, -1, 1};
 /* The upsampler's filters by payload version (fixed_point.UP_TABLES): per 2x stage s (level
  * s + 1 -> s), the even outputs' taps over x[k-2..k+1]; the odd outputs read x[k-1..k+2] with
  * the taps reversed. Version 2: bicubic (a = -0.75) at every stage; version 3: sharper
- * filters at the fine stages. */
+ * filters at the fine stages; version 4: version 3's, after the pre-concatenation filters. */
 #define N_STAGES (MAX_LEVELS - 1)
 #define FIRST_PAYLOAD_VERSION 2
 static const int64_t UP_TABLES[NMEM_LOSSY_PAYLOAD_VERSION - FIRST_PAYLOAD_VERSION + 1][N_STAGES][4] = {
@@ -83,7 +87,10 @@ static const int64_t UP_TABLES[NMEM_LOSSY_PAYLOAD_VERSION - FIRST_PAYLOAD_VERSIO
      {-9, 67, 225, -27}, {-9, 67, 225, -27}, {-9, 67, 225, -27}},
     {{-29, 88, 227, -30}, {-15, 80, 200, -9}, {-12, 78, 198, -8}, {-12, 73, 208, -13},
      {-11, 70, 215, -18}, {-7, 66, 221, -24}, {-9, 67, 225, -27}},
+    {{-29, 88, 227, -30}, {-15, 80, 200, -9}, {-12, 78, 198, -8}, {-12, 73, 208, -13},
+     {-11, 70, 215, -18}, {-7, 66, 221, -24}, {-9, 67, 225, -27}},
 };
+#define PREFILTER_FROM_VERSION 4
 
 typedef struct layer {
     uint32_t n_in, n_out, q, scale_idx;
@@ -116,6 +123,9 @@ typedef struct lossy {
     uint32_t channels;
     uint32_t n_modules; /* 3 ARM layers + n_syn synthesis layers */
     const int64_t (*up_taps)[4]; /* per stage, the even taps (UP_TABLES of the version) */
+    /* version 4: per level the 7 taps (a, b, c, d, c, b, a), sum 2^pf_q (pf_q = 0: none) */
+    uint32_t pf_q, pf_scale_idx;
+    int64_t pf_taps[MAX_LEVELS][7];
     layer mods[N_MODULES_MAX];
     size_t stream_offset;
     /* image */
@@ -164,7 +174,9 @@ static nmem_status read_header(lossy *L, const uint8_t *p, size_t n, uint32_t ch
     L->channels = channels;
     pos += L->n_syn - 1;
     L->n_modules = 3 + L->n_syn;
-    if (n < pos + 2 * (size_t)L->n_modules + 4) return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload truncated (header)");
+    int filters = p[0] >= PREFILTER_FROM_VERSION;
+    if (n < pos + 2 * ((size_t)L->n_modules + filters) + 4)
+        return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload truncated (header)");
     uint32_t a = L->arm_hidden;
     uint32_t shapes[N_MODULES_MAX][2] = {{N_CTX, a}, {a, a}, {a, 2}};
     for (uint32_t i = 0; i < L->n_syn; i++) {
@@ -187,6 +199,15 @@ static nmem_status read_header(lossy *L, const uint8_t *p, size_t n, uint32_t ch
         next += ly->n_out;
     }
     L->stream_offset = pos + 2 * (size_t)L->n_modules;
+    L->pf_q = 0;
+    if (filters) {
+        uint32_t q = p[L->stream_offset], si = p[L->stream_offset + 1];
+        if (!(q >= 1 && q <= PREFILTER_MAX_Q && si < NMEM_LAPLACE_NSCALE))
+            return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload: bad quantisation parameters");
+        L->pf_q = q;
+        L->pf_scale_idx = si;
+        L->stream_offset += 2;
+    }
     return NMEM_OK;
 }
 
@@ -201,6 +222,25 @@ static nmem_status pull_modules(lossy *L, nmem_rans *r, nmem_error *err) {
                 return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload: corrupted network weights");
             ly->w[i] = (int32_t)v;
         }
+    }
+    if (!L->pf_q) return NMEM_OK;
+    /* the filters' (a, b, c) per level 0..top: d = 2^q - 2 (a + b + c), sum of |taps| at most
+     * 2^(q+1) (bitstream.prefilter_ok) */
+    int row = (int)(L->pf_scale_idx * NMEM_LAPLACE_NFRAC);
+    for (uint32_t lv = 0; lv <= L->top; lv++) {
+        int64_t abc[3], l1 = 0;
+        for (int i = 0; i < 3; i++) {
+            abc[i] = nmem_pull_value(r, 0, row);
+            if (r->error || abc[i] > WEIGHT_MAX || abc[i] < -WEIGHT_MAX)
+                return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload: corrupted network weights");
+        }
+        int64_t *t = L->pf_taps[lv];
+        t[0] = t[6] = abc[0];
+        t[1] = t[5] = abc[1];
+        t[2] = t[4] = abc[2];
+        t[3] = ((int64_t)1 << L->pf_q) - 2 * (abc[0] + abc[1] + abc[2]);
+        for (int i = 0; i < 7; i++) l1 += t[i] < 0 ? -t[i] : t[i];
+        if (l1 > ((int64_t)2 << L->pf_q)) return nmem_fail(err, NMEM_ERR_FORMAT, "lossy payload: corrupted filter taps");
     }
     return NMEM_OK;
 }
@@ -313,6 +353,53 @@ static nmem_status decode_latents(lossy *L, nmem_rans *r, nmem_error *err) {
     return NMEM_OK;
 }
 
+/* ---------------------------------------------------------------- pre-concatenation filters */
+
+/* Version 4: replace grid gr's latents (level lv) by their features at 2^(UP_BITS - lv):
+ * the exact 7 x 7 separable sum (replicate border), one rounding, clipped below 2^(24-lv)
+ * (fixed_point.prefilter_grid). In place, row by row: the row pass of source rows r-3..r+3
+ * sits in a ring of 8 int64 rows, computed before output row r overwrites anything they
+ * read. */
+HOT static nmem_status prefilter_grid(const lossy *L, grid *gr, nmem_error *err) {
+    uint32_t h = gr->h, w = gr->w, lv = gr->level;
+    const int64_t *k = L->pf_taps[lv];
+    int64_t *ring = malloc(8 * (size_t)w * sizeof(int64_t));
+    if (!ring) return nmem_fail(err, NMEM_ERR_MEMORY, "out of memory (lossy filters)");
+    uint32_t shift = 2 * L->pf_q;
+    int64_t half = (int64_t)1 << (shift - 1), top = ((int64_t)1 << (24 - lv)) - 1;
+    uint32_t done = 0;
+    for (uint32_t r = 0; r < h; r++) {
+        uint32_t need = r + 3 < h ? r + 3 : h - 1;
+        for (; done <= need; done++) {
+            const int32_t *src = gr->padded + (size_t)(PAD + done) * gr->stride + PAD;
+            int64_t *dst = ring + (size_t)(done & 7) * w;
+            for (uint32_t x = 0; x < w; x++) {
+                int64_t acc = 0;
+                for (int i = 0; i < 7; i++) {
+                    int64_t xx = (int64_t)x + i - 3;
+                    xx = xx < 0 ? 0 : (xx > (int64_t)w - 1 ? (int64_t)w - 1 : xx);
+                    acc += k[i] * src[xx];
+                }
+                dst[x] = acc;
+            }
+        }
+        const int64_t *rows[7];
+        for (int i = 0; i < 7; i++) {
+            int64_t rr = (int64_t)r + i - 3;
+            rr = rr < 0 ? 0 : (rr > (int64_t)h - 1 ? (int64_t)h - 1 : rr);
+            rows[i] = ring + (size_t)(rr & 7) * w;
+        }
+        int32_t *out = gr->padded + (size_t)(PAD + r) * gr->stride + PAD;
+        for (uint32_t x = 0; x < w; x++) {
+            int64_t acc = 0;
+            for (int i = 0; i < 7; i++) acc += k[i] * rows[i][x];
+            out[x] = (int32_t)clip64((acc * ((int64_t)1 << (UP_BITS - lv)) + half) >> shift, top);
+        }
+    }
+    free(ring);
+    return NMEM_OK;
+}
+
 /* ---------------------------------------------------------------- upsampler */
 
 /* Source indices of output sample j of a 2x step over n samples (replicate border). */
@@ -381,7 +468,7 @@ static void append_level(lossy *L, stack *s, uint32_t lv) {
         if (L->levels[g] != lv) continue;
         const grid *gr = &L->grids[g];
         int32_t *plane = s->data + (size_t)s->n * s->h * s->w;
-        int32_t gain = 1 << (UP_BITS - lv);
+        int32_t gain = L->pf_q ? 1 : 1 << (UP_BITS - lv); /* pre-filtered: already scaled */
         for (uint32_t y = 0; y < gr->h; y++) {
             const int32_t *src = gr->padded + (size_t)(PAD + y) * gr->stride + PAD;
             for (uint32_t x = 0; x < gr->w; x++) plane[(size_t)y * s->w + x] = src[x] * gain;
@@ -455,7 +542,8 @@ HOT static void feature_row(const lossy *L, uint32_t r, int32_t *out, int32_t *t
         const grid *gr = &L->grids[g];
         const int32_t *src = gr->padded + (size_t)(PAD + r) * gr->stride + PAD;
         int32_t *dst = out + (size_t)g * W;
-        for (uint32_t x = 0; x < W; x++) dst[x] = src[x] * (1 << UP_BITS);
+        int32_t gain = L->pf_q ? 1 : 1 << UP_BITS; /* pre-filtered: already scaled */
+        for (uint32_t x = 0; x < W; x++) dst[x] = src[x] * gain;
     }
     const stack *s = &L->coarse;
     for (uint32_t c = 0; c < s->n; c++) {
@@ -686,6 +774,10 @@ nmem_status nmem_lossy_decode(const uint8_t *payload, size_t payload_size, uint3
     }
     st = decode_latents(L, &r, err);
     if (st != NMEM_OK) goto done;
+    for (uint32_t g = 0; L->pf_q && g < L->n_grids; g++) {
+        st = prefilter_grid(L, &L->grids[g], err);
+        if (st != NMEM_OK) goto done;
+    }
     st = build_coarse(L, err);
     if (st != NMEM_OK) goto done;
     st = render(L, out_w, out_h, out, err);

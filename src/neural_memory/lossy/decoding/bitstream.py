@@ -2,16 +2,20 @@
 
 ::
 
-    u8  payload version (2: bicubic upsampling; 3: fixed_point.UP_TABLES[1]'s filters)
+    u8  payload version (2: bicubic upsampling; 3: fixed_point.UP_TABLES[1]'s filters;
+                        4: version 3 and the pre-concatenation filters)
     u8  n_grids             1..32   latent grids
     u8  * n_grids           level of each grid, 0..7 (level i is ceil(H/2**i) x ceil(W/2**i))
     u8  arm_hidden          1..32   (ARM: N_CTX -> A -> A -> 2; N_CTX = 12 neighbours + 5 parent)
     u8  n_syn               1..4    number of synthesis linear layers
     u8  * (n_syn - 1)       hidden widths, 1..64 (input width = n_grids, output = channels)
     (u8 q, u8 scale_idx) * (3 + n_syn)   per module: weight step 2**-q and Laplace prior row
+    (u8 q, u8 scale_idx)    version 4: the pre-concatenation filters' taps, over 2**q
     ...                     one rANS stream: every module's weights (row-major, then bias),
-                            then the latents grid by grid in coding order (coarse to fine,
-                            header order within a level), raster order
+                            in version 4 then the filters' (a, b, c) for each level 0 ..
+                            max level (fixed_point.prefilter_kernel), then the latents grid
+                            by grid in coding order (coarse to fine, header order within a
+                            level), raster order
 
 All integers in the stream are coded with the committed Laplace table: weights around 0 with
 the module's scale row, latents with the ARM's integer mean / scale.
@@ -28,7 +32,9 @@ from neural_memory.entropy.laplace import CDF, NFRAC, NSCALE, pull_value, push_v
 from neural_memory.errors import FormatError
 from neural_memory.lossy.decoding.arm import N_CTX
 
-PAYLOAD_VERSIONS = {2: 0, 3: 1}  # payload version -> its upsampling filter table (UP_TABLES)
+#: payload version -> (its upsampling filter table in fixed_point.UP_TABLES, whether the
+#: grids go through pre-concatenation filters first)
+PAYLOAD_VERSIONS = {2: (0, False), 3: (1, False), 4: (1, True)}
 MAX_LEVELS = 8
 MAX_GRIDS = 32
 MAX_ARM_HIDDEN = 32
@@ -36,6 +42,29 @@ MAX_SYN_LAYERS = 4
 MAX_SYN_WIDTH = 64
 MAX_Q = 15
 WEIGHT_MAX = (1 << 18) - 1
+
+#: Pre-concatenation filters (payload version 4): before the upsampler, each latent grid is
+#: filtered at its own resolution by its level's separable, symmetric 7-tap kernel
+#: (a, b, c, d, c, b, a) / 2**q, with d = 2**q - 2 (a + b + c) (DC gain exactly 1); the file
+#: stores (a, b, c) per level as a last module without bias. Sum of |taps| at most
+#: 2**(q + 1), so every exact sum of fixed_point.prefilter_grid stays under 2**40
+#: (|y| < 2**14, q <= 12) and, shifted to the features' scale, under 2**50.
+PREFILTER_MAX_Q = 12
+
+
+def prefilter_kernel(abc: np.ndarray, q: int) -> np.ndarray:
+    """The 7 integer taps (sum 2**q) of one level from its stored (a, b, c).
+
+    >>> prefilter_kernel(np.array([1, -2, 3]), 8).tolist()
+    [1, -2, 3, 252, 3, -2, 1]
+    """
+    a, b, c = (int(v) for v in abc)
+    return np.array([a, b, c, (1 << q) - 2 * (a + b + c), c, b, a], np.int64)
+
+
+def prefilter_ok(abc: np.ndarray, q: int) -> bool:
+    """Whether a level's stored taps keep the bound above (what a decoder checks)."""
+    return 1 <= q <= PREFILTER_MAX_Q and int(np.abs(prefilter_kernel(abc, q)).sum()) <= 2 << q
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,17 @@ class ArchConfig:
     channels: int = 3
     # the upsampler's filters: fixed_point.UP_TABLES[up_table] (named by the payload version)
     up_table: int = 0
+    # each grid filtered at its level by learned 7-tap kernels first (payload version 4)
+    prefilter: bool = False
+
+    @property
+    def version(self) -> int:
+        """The payload version that stores this architecture."""
+        return next(v for v, f in PAYLOAD_VERSIONS.items() if f == (self.up_table, self.prefilter))
+
+    @property
+    def n_levels(self) -> int:
+        return max(self.grid_levels) + 1
 
     @property
     def n_grids(self) -> int:
@@ -91,8 +131,9 @@ def _pull_ints(st, buf, n, row):
 
 
 def write_header(arch: ArchConfig, modules: list[QuantModule]) -> bytes:
-    version = next(v for v, table in PAYLOAD_VERSIONS.items() if table == arch.up_table)
-    head = [version, arch.n_grids, *arch.grid_levels]
+    """The header of ``modules``: the networks' (module_shapes order), then in version 4
+    the pre-concatenation filters' (w (levels, 3), no bias)."""
+    head = [arch.version, arch.n_grids, *arch.grid_levels]
     head += [arch.arm_hidden, len(arch.syn_hidden) + 1]
     head += list(arch.syn_hidden)
     for m in modules:
@@ -124,8 +165,8 @@ def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[i
     if any(not (1 <= h <= MAX_SYN_WIDTH) for h in hidden):
         raise FormatError("lossy payload: bad synthesis width")
     pos += n_syn - 1
-    arch = ArchConfig(grid_levels, arm_hidden, hidden, channels, PAYLOAD_VERSIONS[version])
-    n_mod = len(arch.module_shapes())
+    arch = ArchConfig(grid_levels, arm_hidden, hidden, channels, *PAYLOAD_VERSIONS[version])
+    n_mod = len(arch.module_shapes()) + arch.prefilter
     if len(payload) < pos + 2 * n_mod + 4:
         raise FormatError("lossy payload truncated (header)")
     qs = []
@@ -133,6 +174,8 @@ def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[i
         q, si = payload[pos + 2 * i], payload[pos + 2 * i + 1]
         if not (1 <= q <= MAX_Q and 0 <= si < NSCALE):
             raise FormatError("lossy payload: bad quantisation parameters")
+        if i == len(arch.module_shapes()) and q > PREFILTER_MAX_Q:
+            raise FormatError("lossy payload: bad filter precision")
         qs.append((q, si))
     return arch, qs, pos + 2 * n_mod
 
@@ -140,10 +183,20 @@ def read_header(payload: bytes, channels: int) -> tuple[ArchConfig, list[tuple[i
 def pull_modules(
     st: np.ndarray, buf: np.ndarray, arch: ArchConfig, qs: list[tuple[int, int]]
 ) -> list[QuantModule]:
+    """The networks' modules, then (version 4) the pre-concatenation filters' (checked with
+    fixed_point.prefilter_ok)."""
     mods = []
-    for (n_in, n_out), (q, si) in zip(arch.module_shapes(), qs, strict=True):
-        vals = _pull_ints(st, buf, n_in * n_out + n_out, weight_row(si))
+    shapes = arch.module_shapes()
+    if arch.prefilter:
+        shapes.append((arch.n_levels, 3))
+    for i, ((n_in, n_out), (q, si)) in enumerate(zip(shapes, qs, strict=True)):
+        filters = i == len(arch.module_shapes())
+        n_bias = 0 if filters else n_out
+        vals = _pull_ints(st, buf, n_in * n_out + n_bias, weight_row(si))
         if st[2] != 0 or np.abs(vals).max() > WEIGHT_MAX:
             raise FormatError("lossy payload: corrupted network weights")
-        mods.append(QuantModule(vals[: n_in * n_out].reshape(n_in, n_out), vals[n_in * n_out :], q))
+        m = QuantModule(vals[: n_in * n_out].reshape(n_in, n_out), vals[n_in * n_out :], q, si)
+        if filters and not all(prefilter_ok(abc, q) for abc in m.w):
+            raise FormatError("lossy payload: corrupted filter taps")
+        mods.append(m)
     return mods

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from neural_memory.lossy.decoding.bitstream import MAX_LEVELS
+from neural_memory.lossy.decoding.bitstream import MAX_LEVELS, prefilter_kernel
 
 # Numba's default "omp" threading layer shares the OpenMP runtime with PyTorch: the first
 # parallel decode sets the process-wide OpenMP thread count, after which every torch op of a
@@ -59,6 +59,36 @@ def stage_taps(table: int) -> np.ndarray:
     ([-9, 67, 225, -27], 256)
     """
     return np.array(UP_TABLES[table], np.int64)
+
+
+@njit(cache=True, parallel=True)
+def prefilter_grid(y: np.ndarray, k: np.ndarray, q: int, lv: int) -> np.ndarray:
+    """Level-``lv`` features of integer grid ``y`` (h, w) filtered by the 7 taps ``k`` (sum
+    2**q), replicate border: the exact int64 sum over the 7 x 7 window, one rounding to the
+    features' scale 2**(UP_BITS - lv) (what ``y << (UP_BITS - lv)`` is without a filter),
+    clipped to below 2**(24 - lv), the unfiltered bound."""
+    h, w = y.shape
+    rows = np.empty((h, w), np.int64)
+    for r in prange(h):  # along each row (axis 1), exact
+        for x in range(w):
+            acc = np.int64(0)
+            for i in range(7):
+                xx = min(max(x + i - 3, 0), w - 1)
+                acc += k[i] * y[r, xx]
+            rows[r, x] = acc
+    out = np.empty((h, w), np.int64)
+    shift = 2 * q
+    half = np.int64(1) << (shift - 1)
+    top = (np.int64(1) << (24 - lv)) - 1
+    for r in prange(h):  # along each column (axis 0), one rounding
+        for x in range(w):
+            acc = np.int64(0)
+            for i in range(7):
+                rr = min(max(r + i - 3, 0), h - 1)
+                acc += k[i] * rows[rr, x]
+            v = ((acc << (UP_BITS - lv)) + half) >> shift
+            out[r, x] = min(max(v, -top), top)
+    return out
 
 
 def level_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]]:
@@ -133,9 +163,12 @@ def upsample_grids(
     height: int,
     width: int,
     table: int = 0,
+    prefilter: tuple[np.ndarray, int] | None = None,
 ) -> np.ndarray:
     """Bring integer latent grids to full resolution: (G, H, W) int64 at 2**UP_BITS scale,
-    in grid order, with the stages' filters of UP_TABLES[table].
+    in grid order, with the stages' filters of UP_TABLES[table]; with ``prefilter``
+    ((levels, 3) stored taps, q) each grid first goes through its level's
+    :func:`prefilter_grid`.
 
     Recursive: the stack of coarser (already upsampled) grids is upsampled together, then the
     grids of the next finer level are appended, so a level-i grid goes through i 2x steps.
@@ -156,13 +189,17 @@ def upsample_grids(
                 _up_cols_to(rows, out, np.array(order, np.int64), taps[lv])
             else:
                 stack = _up_cols(rows, w, taps[lv])
+        # level gain 2**-lv keeps every grid's features in comparable units (see model.py)
+        if prefilter is None:
+            feats = [grids[g].astype(np.int64) << (UP_BITS - lv) for g in new]
+        else:
+            k = prefilter_kernel(prefilter[0][lv], prefilter[1])
+            feats = [prefilter_grid(grids[g].astype(np.int64), k, prefilter[1], lv) for g in new]
         if lv == 0:
-            for g in new:
-                out[g] = grids[g].astype(np.int64) << UP_BITS
+            for g, f in zip(new, feats, strict=True):
+                out[g] = f
         elif new:
-            # level gain 2**-lv keeps every grid's features in comparable units (see model.py)
-            add = np.stack([grids[g].astype(np.int64) << (UP_BITS - lv) for g in new])
-            stack = np.concatenate([stack, add], axis=0)
+            stack = np.concatenate([stack, np.stack(feats)], axis=0)
             order += new
     return out
 

@@ -75,11 +75,12 @@ def decode_lossy_reference(
     buf = np.frombuffer(payload, dtype=np.uint8)
     st = rans_decode_init(buf, off)
     modules = pull_modules(st, buf, arch, qs)
-    arm, syn = modules[:3], modules[3:]
+    arm, syn = modules[:3], modules[3 : 3 + len(arch.syn_hidden) + 1]
+    prefilter = (modules[-1].w, modules[-1].q) if arch.prefilter else None
     level_hw = level_shapes(height, width, max(arch.grid_levels) + 1)
     shapes = [level_hw[lv] for lv in arch.grid_levels]
     grids = decode_latents(st, buf, shapes, arm, arch.grid_levels)
-    feat = upsample_grids(grids, arch.grid_levels, height, width, arch.up_table)
+    feat = upsample_grids(grids, arch.grid_levels, height, width, arch.up_table, prefilter)
     if size is not None:
         out_w, out_h = int(size[0]), int(size[1])
         if not check_size(out_w, out_h):

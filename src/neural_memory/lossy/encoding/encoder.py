@@ -39,15 +39,24 @@ from neural_memory.lossy.encoding.arm_prior import load_arm_prior, set_arm
 from neural_memory.lossy.encoding.heap import retained_heap
 from neural_memory.lossy.encoding.model import CodecModel
 from neural_memory.lossy.encoding.presets import cost_decides_width, initial_lmbda, preset
-from neural_memory.lossy.encoding.quantize import latent_stream, quantise_networks
+from neural_memory.lossy.encoding.quantize import (
+    latent_stream,
+    quantise_networks,
+    quantise_prefilter,
+)
 from neural_memory.lossy.encoding.train import RateTarget, TrainConfig, finetune_arm, train
 from neural_memory.torch_threads import torch_threads
 
 
 def build_payload(
-    arch: ArchConfig, arm: list[QuantModule], syn: list[QuantModule], levels: list[np.ndarray]
+    arch: ArchConfig,
+    arm: list[QuantModule],
+    syn: list[QuantModule],
+    levels: list[np.ndarray],
+    prefilter: QuantModule | None = None,
 ) -> bytes:
-    modules = arm + syn
+    """Header and stream (bitstream.py's layout); ``prefilter`` is version 4's filters."""
+    modules = arm + syn + ([] if prefilter is None else [prefilter])
     n_w = sum(m.w.size + m.b.size for m in modules)
     ws = np.empty(n_w * 45 + 64, np.int64)
     wf = np.empty_like(ws)
@@ -191,7 +200,9 @@ def fit(
 ) -> bytes:
     """Train (:func:`train_model`), round the latents, fit the ARM to them
     (:func:`~neural_memory.lossy.encoding.train.finetune_arm`), quantise the networks (the synthesis
-    output layer refitted to the rounded latents on the way) and build the payload."""
+    output layer refitted to the rounded latents on the way) and build the payload; the
+    pre-concatenation filters (version 4) are rounded first, so that the step search and the
+    refit see the decoder's."""
     model, target, lmbda = train_model(
         image, arch, tcfg, lmbda, seed, progress, rate_target, device=device
     )
@@ -199,11 +210,12 @@ def fit(
         np.clip(np.round(y.detach().double().numpy()), -LATENT_MAX, LATENT_MAX).astype(np.int64)
         for y in model.latents
     ]
+    prefilter = quantise_prefilter(model) if arch.prefilter else None
     if tcfg.arm_finetune_steps:
         ys = [torch.from_numpy(lv.astype(np.float32)) for lv in levels]
         finetune_arm(model, ys, tcfg.arm_finetune_steps, seed=seed)
     arm, syn = quantise_networks(model, levels, target, lmbda)
-    return build_payload(arch, arm, syn, levels)
+    return build_payload(arch, arm, syn, levels, prefilter)
 
 
 def encode_lossy(

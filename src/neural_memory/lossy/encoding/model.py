@@ -18,12 +18,14 @@ from neural_memory.lossy.decoding.arm import (
     PARENT_OFFSETS,
     parent_grids,
 )
-from neural_memory.lossy.decoding.bitstream import ArchConfig
+from neural_memory.lossy.decoding.bitstream import ArchConfig, prefilter_kernel
 from neural_memory.lossy.decoding.fixed_point import level_shapes, stage_taps
 
 LOGB_MAX = LOGB_MIN + (NSCALE - 1) * LOGB_STEP
 # pixels per block of the distortion (a full Kodak image, 393 k pixels, is one block)
 CHUNK_PIXELS = 1 << 19
+# fraction bits of the stored pre-concatenation filter taps (payload version 4)
+PREFILTER_Q = 8
 
 
 class CodecModel(nn.Module):
@@ -50,6 +52,15 @@ class CodecModel(nn.Module):
         taps = torch.stack([even, even.flip(1)], dim=1)  # (stages, 2, 4)
         self.register_buffer("k_rows", taps.reshape(-1, 2, 1, 4, 1))
         self.register_buffer("k_cols", taps.reshape(-1, 2, 1, 1, 4))
+        # pre-concatenation filters (payload version 4): per level (a, b, c, d) of the kernel
+        # (a, b, c, d, c, b, a) / sum, the identity at the start; trained with the synthesis,
+        # then rounded by quantize.quantise_prefilter (prefilter_ints), used from then on
+        self.prefilter: nn.Parameter | None = None
+        self.prefilter_ints: np.ndarray | None = None
+        if arch.prefilter:
+            start = torch.zeros(self.n_levels, 4)
+            start[:, 3] = 1.0
+            self.prefilter = nn.Parameter(start)
         with torch.no_grad():
             self.syn[-1].bias.fill_(0.5)
             self.arm[-1].weight.mul_(0.1)
@@ -89,10 +100,34 @@ class CodecModel(nn.Module):
             cols.append(c[:, 0, :].T.contiguous())  # (W, w)
         self.up_rows_m, self.up_cols_m = rows, cols
 
+    # ---- pre-concatenation filters ----------------------------------------------------------
+    def prefilter_kernels(self) -> torch.Tensor:
+        """(levels, 7) taps of each level's separable filter (DC gain 1): the rounded ones
+        once quantize.quantise_prefilter has run, else the trainable ones (with their graph)."""
+        if self.prefilter_ints is not None:
+            k = [prefilter_kernel(abc, PREFILTER_Q) for abc in self.prefilter_ints]
+            return torch.tensor(np.array(k), dtype=torch.float32) / 2.0**PREFILTER_Q
+        p = self.prefilter
+        k = torch.cat([p, p[:, :3].flip(1)], dim=1)
+        return k / k.sum(dim=1, keepdim=True)
+
+    def prefilter_grids(self, ys: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each grid filtered by its level's kernel, replicate border (autograd)."""
+        kern = self.prefilter_kernels().to(ys[0].device)
+        out = []
+        for y, lv in zip(ys, self.arch.grid_levels, strict=True):
+            k = kern[lv]
+            x = F.pad(y[None, None], (3, 3, 3, 3), mode="replicate")
+            x = F.conv2d(x, k.reshape(1, 1, 1, 7))
+            out.append(F.conv2d(x, k.reshape(1, 1, 7, 1))[0, 0])
+        return out
+
     def upsample(self, ys: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
         """(G, H, W) features in grid order (or (G, len(rows), W) for a subset of rows)."""
         if not hasattr(self, "up_rows_m") or self.up_rows_m[0].device != ys[0].device:
             self._axis_matrices()  # (again after the model moved to another device)
+        if self.arch.prefilter:
+            ys = self.prefilter_grids(ys)
         out: list[torch.Tensor | None] = [None] * len(ys)
         for lv in range(self.n_levels):
             idx = [g for g, glv in enumerate(self.arch.grid_levels) if glv == lv]
@@ -187,6 +222,7 @@ class CodecModel(nn.Module):
         """squared_error in the fused kernels; gradients are accumulated into ``.grad`` of the
         synthesis parameters and of the ``ys`` (which must then be leaves)."""
         from neural_memory.lossy.encoding import train_kernels as tk
+        from neural_memory.lossy.encoding.prefilter import Prefilter
 
         if not hasattr(self, "_upsampler"):
             self._upsampler = tk.Upsampler(
@@ -194,6 +230,12 @@ class CodecModel(nn.Module):
             )
         up = self._upsampler
         grids = [y.detach().numpy() for y in ys]
+        filtered = None  # version 4: the grids through their level's filters (prefilter.py)
+        if self.arch.prefilter:
+            if not hasattr(self, "_prefilter"):
+                self._prefilter = Prefilter(self.arch.grid_levels, self.grid_shapes)
+            kern = self.prefilter_kernels()
+            grids, filtered = self._prefilter.forward(grids, kern.detach().numpy())
         order = up.order
         l1, l2 = self.syn
         w1 = l1.weight.detach().numpy()[:, order]  # fancy indexing: already a fresh array
@@ -224,6 +266,10 @@ class CodecModel(nn.Module):
                     acc += g
         if want:
             up.coarse_adjoint(g_coarse, g_grids)
+            if filtered is not None:
+                g_grids, g_k = self._prefilter.backward(g_grids, filtered)
+                if kern.requires_grad:
+                    kern.backward(torch.from_numpy(g_k).to(kern.dtype))
             _accumulate_grads([l1.weight, l1.bias, l2.weight, l2.bias, *ys], [*sums, *g_grids])
         return total
 

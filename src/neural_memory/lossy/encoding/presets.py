@@ -46,6 +46,13 @@ DENSE_RATE_FROM_LMBDA = 2e-3
 # points closer to AVIF s1, by 2.7 points on average (0.9-4.6 on the Kodak images the table
 # was not fitted on), BD-rate +3.1 % -> +0.2 % (docs/lossy.md, session 17).
 UP_TABLE = 1
+# Pre-concatenation filters (payload version 4, Cool-chic's): each grid filtered at its own
+# level by a learned separable 7-tap kernel before the upsampler (model.prefilter_grids).
+# Real files at the default's steps on the six development images (time-to-quality --full,
+# label pf4 against v3): BD-rate against AVIF s1 +0.2 % -> -1.2 %, 17 of 24 points closer
+# (the four Kodak images 1.9-3.9 points each, the two CLIC crops 0.8-1.8 further), for
+# 39.1 against 35.6 ms a step (2 threads, kodim23, 1e-3; docs/lossy.md, session 18).
+PREFILTER = True
 # Training steps against options.PRESET_STEPS, from each lambda (highest first), so that a
 # preset takes about the same time at every rate. Step times side by side
 # (scripts/measure_step_time.py, kodim23, 2 threads): at 3e-3 31.9 ms with the rate on a 2x2
@@ -214,7 +221,9 @@ def preset(
     measured times: options.PRESET_STEPS).
     """
     syn_hidden, arm_hidden = widths(pixels, lmbda, start_bits)
-    arch = ArchConfig(grids(channels, lmbda), arm_hidden, (syn_hidden,), channels, UP_TABLE)
+    arch = ArchConfig(
+        grids(channels, lmbda), arm_hidden, (syn_hidden,), channels, UP_TABLE, PREFILTER
+    )
     steps = preset_steps(name, lmbda) if steps is None else steps
     return arch, TrainConfig(
         steps=steps, rate_stride=rate_stride(lmbda), level_step_ratio=level_step_ratio(lmbda)

@@ -32,8 +32,8 @@ from neural_memory.lossy.decoding.arm import (
     pad_level,
     parent_grids,
 )
-from neural_memory.lossy.decoding.bitstream import WEIGHT_MAX, QuantModule
-from neural_memory.lossy.encoding.model import CHUNK_PIXELS, CodecModel
+from neural_memory.lossy.decoding.bitstream import WEIGHT_MAX, QuantModule, prefilter_kernel
+from neural_memory.lossy.encoding.model import CHUNK_PIXELS, PREFILTER_Q, CodecModel
 from neural_memory.torch_threads import torch_threads
 
 _FREQ = np.diff(CDF, axis=1)
@@ -115,6 +115,20 @@ def input_gram(x: torch.Tensor) -> np.ndarray:
 
 def module_bits(m: QuantModule) -> float:
     return int_bits(np.concatenate([m.w.ravel(), m.b.ravel()]))[0]
+
+
+def quantise_prefilter(model: CodecModel) -> QuantModule:
+    """Round the model's pre-concatenation filters to the file's integers (a, b, c) over
+    2**PREFILTER_Q (a kernel over the decoder's bound on the sum of |taps| shrunk toward the
+    identity until it fits) and make the model use them from now on (prefilter_ints), so
+    that everything after training sees the decoder's filters."""
+    k = model.prefilter_kernels().detach().double().numpy()
+    abc = np.round(k[:, :3] * 2.0**PREFILTER_Q).astype(np.int64)
+    for lv in range(abc.shape[0]):
+        while np.abs(prefilter_kernel(abc[lv], PREFILTER_Q)).sum() > 2 << PREFILTER_Q:
+            abc[lv] = np.trunc(abc[lv] * 0.9).astype(np.int64)
+    model.prefilter_ints = abc
+    return QuantModule(abc, np.zeros(0, np.int64), PREFILTER_Q, int_bits(abc)[1])
 
 
 def set_layer(layer: torch.nn.Linear, m: QuantModule) -> None:

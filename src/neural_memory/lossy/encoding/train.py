@@ -246,6 +246,13 @@ def _fused_step(model, cfg, target_hw, rows, n_values, lmbda, noise, t_soft, gen
     return mse / n_values, bits, parts
 
 
+def synthesis_params(model: CodecModel) -> list[torch.nn.Parameter]:
+    """What trains with the synthesis (its optimiser group): its layers, and the
+    pre-concatenation filters where the model has them (they shape the same features)."""
+    extra = [] if model.prefilter is None else [model.prefilter]
+    return [*model.syn.parameters(), *extra]
+
+
 def train(
     model: CodecModel,
     target: torch.Tensor,
@@ -262,7 +269,7 @@ def train(
     latent_opt = Adam([{"params": list(model.latents), "lr": cfg.lr, "base": cfg.lr}])
     net_groups = [
         {"params": list(model.arm.parameters()), "lr": cfg.net_lr, "base": cfg.net_lr},
-        {"params": list(model.syn.parameters()), "lr": cfg.syn_lr, "base": cfg.syn_lr},
+        {"params": synthesis_params(model), "lr": cfg.syn_lr, "base": cfg.syn_lr},
     ]
     net_opt = Soap(net_groups) if cfg.net_optimizer == "soap" else Adam(net_groups)
     optimisers = (latent_opt, net_opt)
