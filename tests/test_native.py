@@ -180,6 +180,10 @@ def test_filter_taps_over_the_bound_fail_like_numba():
     for decode in (decode_lossy, decode_lossy_reference):
         with pytest.raises(FormatError, match="filter taps"):
             decode(over, 9, 11, 3)
+    with pytest.raises(ValueError, match="stored exactly"):  # a header without its filters
+        build_payload(arch, mods[:3], mods[3:], levels)
+    with pytest.raises(ValueError, match="no payload version"):  # filters come with table 1
+        ArchConfig((0, 1, 2), 4, (6,), 3, up_table=0, prefilter=True)
 
 
 def _mutations(data: bytes, rng: np.random.Generator, n: int):

@@ -70,6 +70,24 @@ def test_fused_distortion_matches_autograd(
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()) + 1e-7)
 
 
+def test_fused_gradients_accumulate_over_calls_with_filters():
+    """Two distortion calls on the same leaves add their gradients, as autograd does: the
+    filters' kernels keep buffers from call to call, which must not alias a stored .grad."""
+    model = _model(23, 31, 12, up_table=1, prefilter=True)
+    rows = [torch.tensor([0, 5, 9]), torch.tensor([3, 4, 22])]
+    target = torch.rand(3, 23, 31, generator=torch.Generator().manual_seed(1))
+    grads = {}
+    for kernels in (False, True):
+        model.use_kernels = kernels
+        model.zero_grad()
+        leaves = [y.detach().clone().requires_grad_() for y in model.latents]
+        for r in rows:
+            model.squared_error(leaves, target, r, backward_scale=0.01)
+        grads[kernels] = [leaf.grad.clone() for leaf in leaves] + [model.prefilter.grad.clone()]
+    for a, b in zip(grads[True], grads[False], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()) + 1e-7)
+
+
 @pytest.mark.parametrize(("h", "w", "stride"), [(37, 53, 1), (130, 90, 2)])
 def test_fused_rate_matches_autograd(h, w, stride):
     model = _model(h, w, 12)

@@ -80,6 +80,14 @@ class ArchConfig:
     # each grid filtered at its level by learned 7-tap kernels first (payload version 4)
     prefilter: bool = False
 
+    def __post_init__(self) -> None:
+        if (self.up_table, self.prefilter) not in PAYLOAD_VERSIONS.values():
+            raise ValueError(
+                f"no payload version has upsampler table {self.up_table} with "
+                f"{'' if self.prefilter else 'no '}pre-concatenation filters "
+                "(the filters come with table 1)"
+            )
+
     @property
     def version(self) -> int:
         """The payload version that stores this architecture."""

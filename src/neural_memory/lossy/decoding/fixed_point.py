@@ -62,33 +62,45 @@ def stage_taps(table: int) -> np.ndarray:
 
 
 @njit(cache=True, parallel=True)
-def prefilter_grid(y: np.ndarray, k: np.ndarray, q: int, lv: int) -> np.ndarray:
-    """Level-``lv`` features of integer grid ``y`` (h, w) filtered by the 7 taps ``k`` (sum
-    2**q), replicate border: the exact int64 sum over the 7 x 7 window, one rounding to the
-    features' scale 2**(UP_BITS - lv) (what ``y << (UP_BITS - lv)`` is without a filter),
-    clipped to below 2**(24 - lv), the unfiltered bound."""
+def _prefilter_rows(y: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Exact int64 sums of the 7 taps ``k`` along each row of ``y``, replicate border."""
     h, w = y.shape
     rows = np.empty((h, w), np.int64)
-    for r in prange(h):  # along each row (axis 1), exact
+    for r in prange(h):
         for x in range(w):
             acc = np.int64(0)
             for i in range(7):
-                xx = min(max(x + i - 3, 0), w - 1)
-                acc += k[i] * y[r, xx]
+                acc += k[i] * y[r, min(max(x + i - 3, 0), w - 1)]
             rows[r, x] = acc
+    return rows
+
+
+@njit(cache=True, parallel=True)
+def _prefilter_cols(rows: np.ndarray, k: np.ndarray, q: int, lv: int) -> np.ndarray:
+    """Along each column of ``rows``, then one rounding to 2**(UP_BITS - lv) and the clip."""
+    h, w = rows.shape
     out = np.empty((h, w), np.int64)
     shift = 2 * q
     half = np.int64(1) << (shift - 1)
     top = (np.int64(1) << (24 - lv)) - 1
-    for r in prange(h):  # along each column (axis 0), one rounding
+    for r in prange(h):
         for x in range(w):
             acc = np.int64(0)
             for i in range(7):
-                rr = min(max(r + i - 3, 0), h - 1)
-                acc += k[i] * rows[rr, x]
+                acc += k[i] * rows[min(max(r + i - 3, 0), h - 1), x]
             v = ((acc << (UP_BITS - lv)) + half) >> shift
             out[r, x] = min(max(v, -top), top)
     return out
+
+
+def prefilter_grid(y: np.ndarray, k: np.ndarray, q: int, lv: int) -> np.ndarray:
+    """Level-``lv`` features of integer grid ``y`` (h, w) filtered by the 7 taps ``k`` (sum
+    2**q), replicate border: the exact int64 sum over the 7 x 7 window, one rounding to the
+    features' scale 2**(UP_BITS - lv) (what ``y << (UP_BITS - lv)`` is without a filter),
+    clipped to below 2**(24 - lv), the unfiltered bound. The two passes are two functions:
+    numba may fuse consecutive parallel loops of one function, and the column pass reads
+    other rows' results of the row pass."""
+    return _prefilter_cols(_prefilter_rows(y, k), k, q, lv)
 
 
 def level_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]]:

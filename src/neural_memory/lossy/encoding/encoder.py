@@ -56,6 +56,8 @@ def build_payload(
     prefilter: QuantModule | None = None,
 ) -> bytes:
     """Header and stream (bitstream.py's layout); ``prefilter`` is version 4's filters."""
+    if arch.prefilter != (prefilter is not None):
+        raise ValueError("the filters are stored exactly when the architecture has them")
     modules = arm + syn + ([] if prefilter is None else [prefilter])
     n_w = sum(m.w.size + m.b.size for m in modules)
     ws = np.empty(n_w * 45 + 64, np.int64)
