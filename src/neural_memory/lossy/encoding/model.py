@@ -1,4 +1,5 @@
-"""The trainable representation (PyTorch): latent pyramid, fixed upsampler (the filters of
+"""The trainable representation (PyTorch): latent pyramid, learned pre-concatenation filters
+(ArchConfig.prefilter, payload version 4), fixed upsampler (the filters of
 ArchConfig.up_table), synthesis MLP and ARM. The float forward mirrors the integer decoder
 of fixed_point.py / arm.py up to rounding of the fixed-point intermediates."""
 
