@@ -13,8 +13,11 @@ tables; the rate and the updates stay in them); ``--mode base`` runs the default
 fused step through the same measurement: bicubic in session 16's records, the version-3
 table since session 17's presets, so new variants need new base records. ``--taps`` with
 ``--mode learn`` starts the learned taps from that table instead of bicubic; ``--mode
-prefilter`` keeps the version-3 table and learns Cool-chic's pre-concatenation filters
-(:func:`learn_prefilters`, their four free values per level x256 in the record's ``taps``).
+prefilter`` trains the codec's own pre-concatenation filters (ArchConfig.prefilter, payload
+version 4 since session 18; their four free values per level x256 in the record's ``taps``)
+and ``--mode base`` runs without them. (The prefilter records of session 18,
+docs/bench/ttq/prefilter-s18.jsonl, came from this script at 81566a8, which built the same
+filters by hand through autograd, when base meant the presets' version 3.)
 (The records of session 16 came from this script's first version, at 4761859, which built the
 same operators by hand.)
 
@@ -104,34 +107,6 @@ def learn_taps(model: CodecModel, n_taps: int = 4) -> nn.Parameter:
     return taps
 
 
-def learn_prefilters(model: CodecModel) -> nn.Parameter:
-    """Cool-chic's pre-concatenation filters, as a variant: every grid is filtered at its own
-    resolution before the upsampler by its level's separable, symmetric 7-tap kernel (four
-    free values per level, normalised to a DC gain of 1 so that the levels' quantisation
-    steps keep their meaning), started as the identity. The coded latents are the unfiltered
-    grids; only the features change."""
-    levels = model.arch.grid_levels
-    half = torch.zeros(max(levels) + 1, 4)
-    half[:, 3] = 1.0  # (a, b, c, d) -> (a, b, c, d, c, b, a): a Dirac at the start
-    params = nn.Parameter(half)
-
-    def kernel(lv: int) -> torch.Tensor:
-        k = torch.cat([params[lv], params[lv, :3].flip(0)])
-        k = k / k.sum()
-        return torch.outer(k, k)[None, None]
-
-    def upsample(ys: list[torch.Tensor], rows: torch.Tensor | None = None) -> torch.Tensor:
-        kernels = [kernel(lv) for lv in range(max(levels) + 1)]
-        filtered = [
-            F.conv2d(F.pad(y[None, None], (3, 3, 3, 3), mode="replicate"), kernels[lv])[0, 0]
-            for y, lv in zip(ys, levels, strict=True)
-        ]
-        return CodecModel.upsample(model, filtered, rows)
-
-    model.upsample = upsample
-    return params
-
-
 def anchor_slopes() -> dict[str, list[tuple[float, float]]]:
     """AVIF s1's (PSNR, ln bytes) points per image: the instrument's records (development
     set) and the Kodak benchmark's (the other Kodak images)."""
@@ -196,21 +171,19 @@ def main() -> None:
         ap.error("an image, --lmbda and --steps are needed (or --report FILE)")
     img = dev_image(a.image, FULL_CROP)
     arch, tcfg = encoder.image_preset("default", img, a.lmbda, a.steps)
-    if a.mode != "base":  # a table other than 0: the distortion runs through autograd
+    patched = a.mode in ("learn", "fixed")
+    if patched:  # a table other than the codec's: the distortion runs through autograd
         arch = dataclasses.replace(arch, up_table=1)
-        default = stage_taps(1 if a.mode == "prefilter" else 0)
-        use_table(np.array(json.loads(a.taps)) if a.taps else default)
+        use_table(np.array(json.loads(a.taps)) if a.taps else stage_taps(0))
+    arch = dataclasses.replace(arch, prefilter=a.mode == "prefilter")
     torch.manual_seed(0)
     model, target = encoder._start_model(img, arch, tcfg, a.lmbda, None, "cpu")
-    if a.mode != "base":
+    if patched:
         distortion_through_autograd(model)
+    learned = model.prefilter  # --mode prefilter: the codec's own (ArchConfig.prefilter)
     if a.mode == "learn":
         learned = learn_taps(model, a.n_taps)
         params = [*model.syn.parameters(), learned]  # trained with the synthesis
-        model.syn.parameters = lambda recurse=True: iter(params)
-    if a.mode == "prefilter":
-        learned = learn_prefilters(model)
-        params = [*model.syn.parameters(), learned]
         model.syn.parameters = lambda recurse=True: iter(params)
     t0 = time.time()
     train(model, target, a.lmbda, tcfg, seed=0)
