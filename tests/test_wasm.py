@@ -127,25 +127,16 @@ def _cases() -> tuple[dict, dict]:
             _lossy_golden_sha(),
             "lossy",
         ),
-        "lossy_v3.nmem": (  # payload version 3: the per-stage filter table
-            pack(
-                Header(Mode.LOSSY, 32, 32, 3, 8),
-                {"LOSY": (GOLDEN_DIR / "lossy_v3_kodim23_32x32.bin").read_bytes()},
-            ),
-            (32, 32, 3, 8, 0),
-            _lossy_golden_sha("GOLDEN_V3_SHA256"),
-            "lossy",
-        ),
-        "lossy_v4.nmem": (  # payload version 4: and the pre-concatenation filters
-            pack(
-                Header(Mode.LOSSY, 32, 32, 3, 8),
-                {"LOSY": (GOLDEN_DIR / "lossy_v4_kodim23_32x32.bin").read_bytes()},
-            ),
-            (32, 32, 3, 8, 0),
-            _lossy_golden_sha("GOLDEN_V4_SHA256"),
-            "lossy",
-        ),
     }
+    # payload version 3 (the per-stage filter table) and 4 (and the pre-concatenation filters)
+    for v in (3, 4):
+        payload = (GOLDEN_DIR / f"lossy_v{v}_kodim23_32x32.bin").read_bytes()
+        good[f"lossy_v{v}.nmem"] = (
+            pack(Header(Mode.LOSSY, 32, 32, 3, 8), {"LOSY": payload}),
+            (32, 32, 3, 8, 0),
+            _lossy_golden_sha(f"GOLDEN_V{v}_SHA256"),
+            "lossy",
+        )
     for name, (h, w, c, depth, near, sha) in sorted(_load("test_lossless").GOLDEN_CASES.items()):
         mode = Mode.NEAR_LOSSLESS if near else Mode.LOSSLESS
         data = pack(Header(mode, w, h, c, depth, near), {"DATA": (GOLDEN_DIR / name).read_bytes()})
