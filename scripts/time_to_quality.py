@@ -130,7 +130,9 @@ def configure(
     return dataclasses.replace(arch, **a_changes), dataclasses.replace(tcfg, **t_changes)
 
 
-def encode_ours(img: np.ndarray, lmbda: float, steps: int, overrides: dict[str, str]) -> dict:
+def encode_ours(
+    img: np.ndarray, lmbda: float, steps: int, overrides: dict[str, str], seed: int = 0
+) -> dict:
     from neural_memory.container.nmem import Header, Mode, pack
     from neural_memory.lossy.decoding.decoder import decode_lossy
     from neural_memory.lossy.encoding.encoder import fit
@@ -140,7 +142,7 @@ def encode_ours(img: np.ndarray, lmbda: float, steps: int, overrides: dict[str, 
     t0 = time.perf_counter()  # the width choice (encoder.image_preset) is part of the encode
     arch, tcfg = configure(steps, overrides, img, lmbda)
     with retained_heap():
-        payload = fit(img, arch, tcfg, lmbda)
+        payload = fit(img, arch, tcfg, lmbda, seed=seed)
     seconds = time.perf_counter() - t0
     data = pack(Header(Mode.LOSSY, w, h, c), {"LOSY": payload})
     rec = decode_lossy(payload, h, w, c)
@@ -184,9 +186,11 @@ def run(args: argparse.Namespace) -> None:
             for lmbda in lambdas:
                 if (args.label, name, lmbda, steps, set_name) in done:
                     continue
-                r = encode_ours(img, lmbda, steps, overrides)
+                r = encode_ours(img, lmbda, steps, overrides, args.seed)
                 r.update(label=args.label, image=name, lmbda=lmbda, steps=steps, set=set_name,
                          overrides=overrides, pixels=img.shape[0] * img.shape[1])  # fmt: skip
+                if args.seed:
+                    r["seed"] = args.seed
                 append(args.out, r)
                 bpp = 8 * r["bytes"] / r["pixels"]
                 print(f"{args.label} {steps} steps {name} lambda {lmbda:g}: {bpp:.3f} bpp "
@@ -347,6 +351,9 @@ def main() -> None:
     ap.add_argument("--lambdas", default=None, help="comma-separated lambdas (default: the set's)")
     ap.add_argument("--images", default=None, help="comma-separated subset of the dev images")
     ap.add_argument("--full", action="store_true", help="full-size images and four lambdas")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="the encoder's seed (noise, row draws); one label per seed: the "
+                    "spread over seeds is the noise a difference must exceed")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/ttq.jsonl"))
     ap.add_argument("--report", action="store_true", help="print the table, train nothing")
     ap.add_argument("--per-image", action="store_true", help="with --report: each image's BD")
