@@ -39,9 +39,12 @@ MODES = (LOSSY, LOSSLESS, NEAR_LOSSLESS)
 #: machine): with the wider networks of 2026-12-05 (synthesis 48, ARM 24) a step costs ~1.25x
 #: the old one, and 3000 steps took 112-148 s (kodim01, kodim23) as the VM's speed varied
 #: (sgemm 331-421 GFLOP/s); 2500 steps took 102-107 s in a last run, 119-147 s in its slow
-#: state. ``slow`` fills the 15-minute budget the same way: 12000 steps at 38-43 ms (kodim23,
-#: scripts/measure_step_time.py) are 8-9 minutes.
-PRESET_STEPS = {"fast": 300, "default": 2500, "slow": 12000}
+#: state. ``slow`` fills the 15-minute budget the same way: 16000 steps on the default's
+#: slowest encode (kodim23 at lambda 1e-3) took 664 s and 0.92 GB on 2 threads (2026-12-07,
+#: sgemm 158 GFLOP/s), room for the VM's slow state (up to ~1.35x). With session 18's model
+#: they put kodim01/07/14/23 at -11.0 % against AVIF s1 on the mean curves (session 14's
+#: 12000-step ``slow``, session 13's model: -3.4 %; docs/BENCHMARKS.md).
+PRESET_STEPS = {"fast": 300, "default": 2500, "slow": 16000}
 PRESETS = tuple(PRESET_STEPS)
 DEFAULT_PRESET = "default"
 #: cjxl-style ``-e / --effort 1-10`` -> preset: 1-3 fast, 4-7 default, 8-10 slow.
