@@ -79,9 +79,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def load_records(path: Path) -> list[dict]:
+    """The file's records, each once: encodes are deterministic, so a record appended twice
+    (records copied between files) is one measurement, and counting it twice would give its
+    image an extra point (the report then drops the images that lack it)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = dict.fromkeys(line for line in path.read_text().splitlines() if line.strip())
+    return [json.loads(line) for line in lines]
 
 
 def append(path: Path, rec: dict) -> None:
@@ -301,8 +305,6 @@ def compose(records: list[dict], spec: str) -> list[dict]:
         for r in records:
             if r["label"] != label or (wanted and r.get("lmbda") not in wanted):
                 continue
-            if key(r) in mine and mine[key(r)] == r:
-                continue  # the same record appended twice (deterministic encodes)
             if key(r) in mine:
                 raise SystemExit(
                     f"--compose: label {label!r} has several step counts for {r['image']} "
