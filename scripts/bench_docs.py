@@ -86,7 +86,8 @@ def main() -> None:
         "# Benchmarks",
         "",
         "Produced by `neural-memory bench` (package `neural_memory.bench`); regenerate this "
-        "file with `python scripts/bench_docs.py RUN_DIR...`. Plots are in `docs/bench/`.",
+        "file with `python scripts/bench_docs.py --intro docs/bench/ours.md --intro "
+        "docs/bench/intro.md RUN_DIR...` (see How to run). Plots are in `docs/bench/`.",
         "",
     ]
     for intro in args.intro:

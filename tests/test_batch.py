@@ -49,6 +49,17 @@ def test_folder_batch_mirrors_tree_and_resumes(tree: Path, tmp_path: Path) -> No
         assert np.array_equal(np.asarray(Image.open(back / f"{rel}.png")), original)
 
 
+def test_a_glob_mirrors_the_tree_below_its_fixed_part(tree: Path, tmp_path: Path) -> None:
+    Image.fromarray(smooth_image(9, 9, 3, seed=5)).save(tree / "sub" / "a.png")
+    jobs = plan(
+        [str(tree / "**" / "*.png")], tmp_path / "out", suffixes={".png"}, new_suffix=".nmem"
+    )
+    made = sorted(job.output.relative_to(tmp_path / "out").as_posix() for job in jobs)
+    assert made == ["a.nmem", "b.nmem", "sub/a.nmem", "sub/c.nmem"]
+    named = plan([tree / "sub" / "c.png"], tmp_path / "o2", suffixes={".png"}, new_suffix=".nmem")
+    assert [job.output for job in named] == [tmp_path / "o2" / "c.nmem"]
+
+
 def test_a_bad_file_is_reported_and_the_batch_goes_on(tree: Path, tmp_path: Path) -> None:
     (tree / "broken.png").write_bytes(b"\x89PNG broken")
     out = tmp_path / "out"

@@ -73,13 +73,19 @@ def expand_inputs(
 ) -> list[tuple[Path, Path]]:
     """Expand files, globs and folders into ``(file, path relative to its root)`` pairs.
 
-    Folders are searched recursively for files with one of ``suffixes``; the relative path
-    lets the output folder mirror the input tree. Explicit files are taken as they are.
+    Folders are searched recursively for files with one of ``suffixes``; a glob's root is
+    its leading part without wildcards (``shots`` in ``shots/**/*.png``). The relative path
+    lets the output folder mirror the input tree, as ``rsync`` or ``cp -r`` would, so two
+    ``x.png`` in different subfolders stay apart. Explicit files are taken by their name.
+
+    >>> expand_inputs(["shots/**/*.png"], {".png"})  # doctest: +SKIP
+    [(PosixPath('shots/a/x.png'), PosixPath('a/x.png')), ...]
     """
     found: list[tuple[Path, Path]] = []
     for item in inputs:
         text = str(item)
-        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
+        magic = glob.has_magic(text)
+        matches = sorted(glob.glob(text, recursive=True)) if magic else [text]
         if not matches:
             raise OptionError(f"no files match {text!r}")
         for match in matches:
@@ -88,6 +94,8 @@ def expand_inputs(
                 for child in sorted(path.rglob("*")):
                     if child.is_file() and child.suffix.lower() in suffixes:
                         found.append((child, child.relative_to(path)))
+            elif magic:
+                found.append((path, path.relative_to(_glob_root(text))))
             else:
                 found.append((path, Path(path.name)))
     seen: set[Path] = set()
@@ -98,6 +106,17 @@ def expand_inputs(
             seen.add(key)
             unique.append((path, rel))
     return unique
+
+
+def _glob_root(pattern: str) -> Path:
+    """The leading folders of ``pattern`` before its first wildcard (``.`` if none)."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
 
 
 def plan(

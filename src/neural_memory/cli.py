@@ -190,7 +190,7 @@ def _add_encode(commands) -> None:
 
 def _add_output_style(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, summary or notes")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="say more (options, timings)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="say more (options, section sizes)")
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON (on stderr with -o -)"
     )
@@ -206,7 +206,7 @@ def _add_decode(commands) -> None:
         "decode",
         help="rebuild an image from a .nmem file",
         description="Rebuild the image stored in a .nmem file. The format follows the "
-        "output's extension (.png by default; 16-bit colour needs .png or .tiff).",
+        "output's extension (.png by default; 16-bit colour needs .png, .tiff or .jxl).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help=".nmem files, globs or folders")
     p.add_argument(
@@ -335,7 +335,8 @@ def _add_demo(commands) -> None:
         "demo",
         help="encode and decode a bundled photo, print size, quality and time",
         description="Runs the main job end to end on a bundled sample photo: lossy and "
-        "lossless encode, decode, and a comparison with PNG and JPEG of the same image.",
+        "lossless encode, decode, a comparison with JPEG and WebP at the same file size, then "
+        "the 96x96 memory demo (a tiny network rebuilding a face).",
     )
     p.add_argument(
         "--outdir", type=Path, default=Path("neural-memory-demo"), help="where outputs go"
@@ -363,7 +364,7 @@ def _add_inpaint(commands, full: bool) -> None:
         help=help_text,
         description="Fit a representation to the known pixels of an image only, and let it "
         "answer for the pixels the mask marks as unknown (nonzero mask pixels). Needs the "
-        "[lossy] extra (PyTorch).",
+        "[reconstruct] extra (PyTorch, OpenCV, SciPy).",
     )
     add_inpaint_arguments(p)
     p.set_defaults(run=run_inpaint)
