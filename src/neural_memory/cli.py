@@ -190,7 +190,9 @@ def _add_encode(commands) -> None:
 
 def _add_output_style(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, summary or notes")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="say more (options, section sizes)")
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="say more (options, section sizes)"
+    )
     p.add_argument(
         "--json", action="store_true", help="print the summary as JSON (on stderr with -o -)"
     )
