@@ -77,9 +77,6 @@ def expand_inputs(
     its leading part without wildcards (``shots`` in ``shots/**/*.png``). The relative path
     lets the output folder mirror the input tree, as ``rsync`` or ``cp -r`` would, so two
     ``x.png`` in different subfolders stay apart. Explicit files are taken by their name.
-
-    >>> expand_inputs(["shots/**/*.png"], {".png"})  # doctest: +SKIP
-    [(PosixPath('shots/a/x.png'), PosixPath('a/x.png')), ...]
     """
     found: list[tuple[Path, Path]] = []
     for item in inputs:
@@ -109,7 +106,11 @@ def expand_inputs(
 
 
 def _glob_root(pattern: str) -> Path:
-    """The leading folders of ``pattern`` before its first wildcard (``.`` if none)."""
+    """The leading folders of ``pattern`` before its first wildcard (``.`` if none).
+
+    >>> _glob_root("shots/**/*.png").as_posix(), _glob_root("*.png").as_posix()
+    ('shots', '.')
+    """
     parts = Path(pattern).parts
     fixed = []
     for part in parts[:-1]:
