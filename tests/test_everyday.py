@@ -344,6 +344,42 @@ def test_unwritable_output_folder_is_refused_before_encoding(
         one_line_error(code, stderr, "cannot write in the output folder")
 
 
+def test_a_lossy_encode_that_cannot_fit_in_memory_is_refused_before_training(
+    png_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    pytest.importorskip("torch")
+    from neural_memory.lossy.encoding import encoder, memory_budget
+
+    def never(*args, **kwargs):
+        raise AssertionError("trained although the encode cannot fit")
+
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 50_000_000)
+    monkeypatch.setattr(memory_budget, "_resident_bytes", lambda: 0)
+    monkeypatch.setattr(encoder, "fit", never)
+    out = tmp_path / "x.nmem"
+    code, _, stderr = in_process(capsys, "encode", str(png_path), "-o", str(out))
+    one_line_error(code, stderr, "needs about 1.0 GB of memory and 0.1 GB is available")
+    assert "--lossless" in stderr and not out.exists()
+    # lossless does not train, so it is not refused
+    code, _, stderr = in_process(capsys, "encode", str(png_path), "--lossless", "-o", str(out))
+    assert code == 0 and out.exists(), stderr
+
+
+def test_the_memory_estimate_grows_with_the_image_and_fits_where_memory_is_free(
+    monkeypatch,
+) -> None:
+    from neural_memory.lossy.encoding import memory_budget
+
+    small, large = (memory_budget.lossy_encode_bytes(n) for n in (10**6, 10**8))
+    assert 1.1e9 < small < 1.3e9 and 25e9 < large < 26.5e9
+    monkeypatch.setattr(memory_budget, "_resident_bytes", lambda: 0)
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 2 * 10**9)
+    assert memory_budget.memory_shortfall(1000, 1000) is None
+    assert "10000x10000" in memory_budget.memory_shortfall(10**4, 10**4)
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: None)  # unknown: no check
+    assert memory_budget.memory_shortfall(10**4, 10**4) is None
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into mode-555 folders")
 def test_mode_555_output_folder(png_path: Path, tmp_path: Path) -> None:
     folder = tmp_path / "ro"

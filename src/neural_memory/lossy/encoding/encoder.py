@@ -37,6 +37,7 @@ from neural_memory.lossy.decoding.bitstream import (
 from neural_memory.lossy.encoding.analytic_init import pyramid_init
 from neural_memory.lossy.encoding.arm_prior import load_arm_prior, set_arm
 from neural_memory.lossy.encoding.heap import retained_heap
+from neural_memory.lossy.encoding.memory_budget import memory_shortfall
 from neural_memory.lossy.encoding.model import CodecModel
 from neural_memory.lossy.encoding.presets import cost_decides_width, initial_lmbda, preset
 from neural_memory.lossy.encoding.quantize import (
@@ -232,6 +233,10 @@ def encode_lossy(
         raise ImageError("lossy encoder needs an (H, W, 1|3) uint8 array")
     if options.device != "cpu" and not torch.cuda.is_available():
         raise MissingDependencyError(f"device {options.device!r} is not available")
+    # measured on the CPU; on a GPU the activations live in its memory instead
+    shortfall = memory_shortfall(*image.shape[:2]) if options.device == "cpu" else None
+    if shortfall is not None:
+        raise ImageError(shortfall)
     rt = None
     if options.rate_lmbda is not None:
         lmbda = options.rate_lmbda
