@@ -28,6 +28,7 @@ LAYERS = {
     "atomic": 0,
     "samples": 0,
     "torch_threads": 0,  # torch imported on first use
+    "memory_budget": 0,
     "native": 1,  # the binding of the C core (native/)
     "container": 1,
     "entropy": 1,

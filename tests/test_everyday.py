@@ -348,7 +348,8 @@ def test_a_lossy_encode_that_cannot_fit_in_memory_is_refused_before_training(
     png_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
     pytest.importorskip("torch")
-    from neural_memory.lossy.encoding import encoder, memory_budget
+    from neural_memory import memory_budget
+    from neural_memory.lossy.encoding import encoder
 
     def never(*args, **kwargs):
         raise AssertionError("trained although the encode cannot fit")
@@ -365,19 +366,36 @@ def test_a_lossy_encode_that_cannot_fit_in_memory_is_refused_before_training(
     assert code == 0 and out.exists(), stderr
 
 
+def test_inpainting_that_cannot_fit_in_memory_is_refused_before_training(monkeypatch) -> None:
+    pytest.importorskip("torch")
+    from neural_memory import memory_budget
+    from neural_memory.errors import ImageError
+    from neural_memory.reconstruct.inpainting import inpaint
+
+    monkeypatch.setattr(memory_budget, "available_bytes", lambda: 50_000_000)
+    monkeypatch.setattr(memory_budget, "_resident_bytes", lambda: 0)
+    image = smooth_image(40, 48, 3)
+    mask = np.zeros((40, 48), np.uint8)
+    mask[10:20, 10:20] = 1
+    with pytest.raises(ImageError, match=r"inpainting of this 48x40 image .* crop it"):
+        inpaint(image, mask, steps=1)
+
+
 def test_the_memory_estimate_grows_with_the_image_and_fits_where_memory_is_free(
     monkeypatch,
 ) -> None:
-    from neural_memory.lossy.encoding import memory_budget
+    from neural_memory import memory_budget
+    from neural_memory.memory_budget import LOSSY_ENCODE, memory_shortfall
 
-    small, large = (memory_budget.lossy_encode_bytes(n) for n in (10**6, 10**8))
+    small, large = (LOSSY_ENCODE.bytes_for(n) for n in (10**6, 10**8))
     assert 1.1e9 < small < 1.3e9 and 25e9 < large < 26.5e9
     monkeypatch.setattr(memory_budget, "_resident_bytes", lambda: 0)
     monkeypatch.setattr(memory_budget, "available_bytes", lambda: 2 * 10**9)
-    assert memory_budget.memory_shortfall(1000, 1000) is None
-    assert "10000x10000" in memory_budget.memory_shortfall(10**4, 10**4)
+    assert memory_shortfall(LOSSY_ENCODE, 1000, 1000, "a lossy encode", "") is None
+    message = memory_shortfall(LOSSY_ENCODE, 10**4, 10**4, "a lossy encode", "")
+    assert message.startswith("a lossy encode of this 10000x10000 image (100.0 Mpixel)")
     monkeypatch.setattr(memory_budget, "available_bytes", lambda: None)  # unknown: no check
-    assert memory_budget.memory_shortfall(10**4, 10**4) is None
+    assert memory_shortfall(LOSSY_ENCODE, 10**4, 10**4, "a lossy encode", "") is None
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into mode-555 folders")

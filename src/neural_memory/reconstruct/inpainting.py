@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neural_memory.errors import ImageError, OptionError
+from neural_memory.memory_budget import INPAINT, memory_shortfall
 from neural_memory.reconstruct.masks import MASK_KINDS, as_mask, box_mask, stroke_mask
 from neural_memory.torch_threads import torch_threads
 
@@ -109,6 +110,10 @@ def inpaint(image: np.ndarray, mask: np.ndarray, **options) -> np.ndarray:
     missing = as_mask(mask, height, width)
     if not missing.any():
         return pixels[:, :, 0].copy() if squeeze else pixels.copy()
+    advice = ", or crop it around the masked region and fill the crop"
+    shortfall = memory_shortfall(INPAINT, height, width, "inpainting", advice)
+    if shortfall is not None:
+        raise ImageError(shortfall)
     if config.kind == "auto":
         config = replace(config, kind=guess_kind(missing))
     peak = 65535.0 if pixels.dtype == np.uint16 else 255.0

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from neural_memory.errors import ImageError, MissingDependencyError
+from neural_memory.memory_budget import LOSSY_ENCODE, memory_shortfall
 from neural_memory.options import EncodeOptions
 
 # Torch's OpenMP workers spin after every op by default. A training step is many small torch
@@ -37,7 +38,6 @@ from neural_memory.lossy.decoding.bitstream import (
 from neural_memory.lossy.encoding.analytic_init import pyramid_init
 from neural_memory.lossy.encoding.arm_prior import load_arm_prior, set_arm
 from neural_memory.lossy.encoding.heap import retained_heap
-from neural_memory.lossy.encoding.memory_budget import memory_shortfall
 from neural_memory.lossy.encoding.model import CodecModel
 from neural_memory.lossy.encoding.presets import cost_decides_width, initial_lmbda, preset
 from neural_memory.lossy.encoding.quantize import (
@@ -234,7 +234,11 @@ def encode_lossy(
     if options.device != "cpu" and not torch.cuda.is_available():
         raise MissingDependencyError(f"device {options.device!r} is not available")
     # measured on the CPU; on a GPU the activations live in its memory instead
-    shortfall = memory_shortfall(*image.shape[:2]) if options.device == "cpu" else None
+    shortfall = None
+    if options.device == "cpu":
+        height, width = image.shape[:2]
+        advice = ", or store it with --lossless or --near-lossless, which need far less"
+        shortfall = memory_shortfall(LOSSY_ENCODE, height, width, "a lossy encode", advice)
     if shortfall is not None:
         raise ImageError(shortfall)
     rt = None

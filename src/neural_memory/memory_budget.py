@@ -1,15 +1,13 @@
-"""Refuse a lossy encode that cannot fit in memory, before any training starts.
+"""Refuse a whole-image training run that cannot fit in memory, before it starts.
 
-Why: the lossy encoder trains on the whole image at once, so its memory grows with the
-pixel count, and a run that outgrows the machine is killed by the kernel (no message, no
-file) after what can be hours of work. Measured on the project's AMD machine (peak RSS of
-``neural-memory encode --steps 20 --threads 1``, 2026-12-07): a 0.70-Mpixel photograph
-1.09-1.11 GB, a 10.7-Mpixel one 2.23 GB at lambda 0.01 and 3.55 GB at 1e-3; a whole
-`default` encode of a 2.8-Mpixel CLIC 2025 photograph at 1e-3 on 2 threads 1.69 GB. So about
-0.95 GB for Python, PyTorch and the networks plus 250 bytes per pixel (activations and their
-gradients, the upsampled grids, the target), the figures below.
+Why: the lossy encoder and the inpainting network train on the whole image at once, so
+their memory grows with the pixel count, and a run that outgrows the machine is killed by the
+kernel (no message, no file) after what can be hours of work. Each engine's footprint is a
+base (Python, PyTorch, the networks) plus bytes per pixel (activations and their gradients,
+upsampled grids, the target), measured on the project's AMD machine as peak RSS of a short
+run of the CLI at 0.70 and 10.7 Mpixel, 2026-12-07 (:data:`LOSSY_ENCODE`, :data:`INPAINT`).
 
->>> need = lossy_encode_bytes(4000 * 3000)
+>>> need = LOSSY_ENCODE.bytes_for(4000 * 3000)
 >>> 3.9e9 < need < 4.0e9
 True
 """
@@ -17,15 +15,28 @@ True
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-BASE_BYTES = 950_000_000
-BYTES_PER_PIXEL = 250
+
+@dataclass(frozen=True)
+class Footprint:
+    """Peak resident memory of an engine that holds the whole image: base + per pixel."""
+
+    base_bytes: int
+    bytes_per_pixel: int
+
+    def bytes_for(self, pixels: int) -> int:
+        return self.base_bytes + self.bytes_per_pixel * pixels
 
 
-def lossy_encode_bytes(pixels: int) -> int:
-    """Peak resident memory of a lossy encode of ``pixels`` pixels, whole process."""
-    return BASE_BYTES + BYTES_PER_PIXEL * pixels
+#: ``encode --steps 20 --threads 1``: 1.09-1.11 GB at 0.70 Mpixel, 2.23 / 3.55 GB at 10.7
+#: Mpixel (lambda 0.01 / 1e-3); a whole 2-thread `default` encode of a 2.80-Mpixel CLIC 2025
+#: photograph peaked at 1.69 GB (1.65 estimated).
+LOSSY_ENCODE = Footprint(950_000_000, 250)
+
+#: ``inpaint --steps 3 --threads 1`` (RGB): 0.98 GB at 0.70 Mpixel, 6.95 GB at 10.7 Mpixel.
+INPAINT = Footprint(560_000_000, 600)
 
 
 def _meminfo_available(text: str) -> int | None:
@@ -65,7 +76,7 @@ def _resident_bytes() -> int:
 
 def available_bytes() -> int | None:
     """Memory a new allocation can still get without swapping, or None where unknown
-    (systems without ``/proc/meminfo``: the check is then skipped)."""
+    (systems without ``/proc/meminfo`` or ``sysconf``: the check is then skipped)."""
     try:
         found = _meminfo_available(Path("/proc/meminfo").read_text())
     except (OSError, ValueError):
@@ -81,21 +92,23 @@ def available_bytes() -> int | None:
     return found
 
 
-def memory_shortfall(height: int, width: int) -> str | None:
-    """Why a lossy encode of a ``height`` x ``width`` image would not fit, or None if it fits.
+def memory_shortfall(
+    footprint: Footprint, height: int, width: int, what: str, advice: str
+) -> str | None:
+    """Why ``what`` on a ``height`` x ``width`` image would not fit, or None if it fits.
 
     What this process holds already counts as available: it is part of the estimate.
+    ``advice`` ends the message (what else the user can do).
     """
     available = available_bytes()
     if available is None:
         return None
-    need = lossy_encode_bytes(height * width)
+    need = footprint.bytes_for(height * width)
     usable = max(available, 0) + _resident_bytes()
     if need <= usable:
         return None
     return (
-        f"a lossy encode of this {width}x{height} image ({height * width / 1e6:.1f} Mpixel) "
-        f"needs about {need / 1e9:.1f} GB of memory and {usable / 1e9:.1f} GB is available: "
-        "free memory, downscale the image, or store it with --lossless or --near-lossless, "
-        "which need far less"
+        f"{what} of this {width}x{height} image ({height * width / 1e6:.1f} Mpixel) needs "
+        f"about {need / 1e9:.1f} GB of memory and {usable / 1e9:.1f} GB is available: free "
+        f"memory, downscale the image{advice}"
     )
