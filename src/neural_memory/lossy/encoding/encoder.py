@@ -233,14 +233,12 @@ def encode_lossy(
         raise ImageError("lossy encoder needs an (H, W, 1|3) uint8 array")
     if options.device != "cpu" and not torch.cuda.is_available():
         raise MissingDependencyError(f"device {options.device!r} is not available")
-    # measured on the CPU; on a GPU the activations live in its memory instead
-    shortfall = None
-    if options.device == "cpu":
+    if options.device == "cpu":  # measured on the CPU; a GPU holds the activations itself
         height, width = image.shape[:2]
         advice = ", or store it with --lossless or --near-lossless, which need far less"
         shortfall = memory_shortfall(LOSSY_ENCODE, height, width, "a lossy encode", advice)
-    if shortfall is not None:
-        raise ImageError(shortfall)
+        if shortfall is not None:
+            raise ImageError(shortfall)
     rt = None
     if options.rate_lmbda is not None:
         lmbda = options.rate_lmbda
