@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -120,3 +121,27 @@ def test_image_subset_by_name(tmp_path: Path, capsys) -> None:
     )
     assert run_bench(args) == 2
     assert "kodim99" in capsys.readouterr().err
+
+
+def test_report_only_reuses_the_decoded_crops(tmp_path: Path, monkeypatch) -> None:
+    """The crop figure's re-encodes are kept, so a second report measures nothing."""
+    from neural_memory.bench import plots
+
+    out = tmp_path / "bench"
+    run_benchmark(_config(out))
+    kept = sorted(p.name for p in (out / "crops").iterdir())
+    assert len(kept) == 3 and all(name.endswith("-32.png") for name in kept)  # 3 lossy codecs
+
+    registered = plots.codec_registry.get_codec
+
+    def no_encoding(*args):
+        raise AssertionError("encoded again")
+
+    def spec_that_cannot_encode(name: str):
+        return dataclasses.replace(registered(name), encode=no_encoding, encoder_for=None)
+
+    monkeypatch.setattr(plots.codec_registry, "get_codec", spec_that_cannot_encode)
+    (out / "crops.png").unlink()
+    results = run_benchmark(_config(out, report_only=True))
+    assert len(results.ok()) == 2 * (3 + 3 + 3 + 1 + 1 + 2)
+    assert (out / "crops.png").stat().st_size > 0

@@ -86,7 +86,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="measure nothing: rebuild report, JSON and plots from OUT/results.jsonl",
+        help="rebuild report, JSON and plots from OUT/results.jsonl without measuring (only the "
+        "crop figure encodes each lossy codec once more, unless OUT/crops/ holds its decoded "
+        "crop)",
     )
     parser.add_argument(
         "--lambdas",
