@@ -145,3 +145,13 @@ def test_report_only_reuses_the_decoded_crops(tmp_path: Path, monkeypatch) -> No
     results = run_benchmark(_config(out, report_only=True))
     assert len(results.ok()) == 2 * (3 + 3 + 3 + 1 + 1 + 2)
     assert (out / "crops.png").stat().st_size > 0
+
+
+def test_a_fresh_run_drops_the_crops_of_the_old_records(tmp_path: Path) -> None:
+    """Without --resume the records start again, and so must the pixels kept for them."""
+    out = tmp_path / "bench"
+    stale = out / "crops" / "webp-bench_kodim05_48-50-0-0-32.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"pixels of an older encoder")
+    run_benchmark(_config(out, plots=False))
+    assert not stale.exists()

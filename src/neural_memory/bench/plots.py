@@ -19,7 +19,7 @@ from . import codecs as codec_registry
 from .codecs import LOSSY
 from .dataset import load_rgb
 from .quality import ms_ssim_db
-from .results import BenchResults
+from .results import CROPS_DIR, BenchResults
 from .summary import Summary, curve
 
 _MARKERS = "osD^v<>phX*"
@@ -139,7 +139,7 @@ class CropSet:
 def _crop_cache_path(out_dir: Path, codec: str, image: str, setting: Any, window: tuple) -> Path:
     """Where the decoded crop of one (codec, image, setting, window) is kept between reports."""
     y, x, size = window
-    return out_dir / "crops" / f"{codec}-{Path(image).stem}-{setting}-{y}-{x}-{size}.png"
+    return out_dir / CROPS_DIR / f"{codec}-{Path(image).stem}-{setting}-{y}-{x}-{size}.png"
 
 
 def comparison_crops(results: BenchResults, summ: Summary) -> CropSet | None:
@@ -149,8 +149,8 @@ def comparison_crops(results: BenchResults, summ: Summary) -> CropSet | None:
     rate on this image is closest to ``crop_bpp`` is encoded again here (one encode each).
     The decoded crop is kept under OUT/crops/ (a PNG, lossless) and reused, like the records
     of results.jsonl, so that ``--report-only`` measures nothing the second time: on the
-    full-size CLIC 2025 photographs the re-encode of `nm` alone takes 10-30 minutes. Delete
-    that folder with results.jsonl to measure again.
+    full-size CLIC 2025 photographs the re-encode of `nm` alone takes 10-30 minutes. A run
+    without ``--resume`` clears the folder with the records (runner.run_benchmark).
     """
     from PIL import Image
 

@@ -12,6 +12,8 @@ from .codecs import Setting
 from .config import BenchConfig
 
 RESULTS_JSONL = "results.jsonl"
+#: decoded crops of the crop figure (plots.comparison_crops); they live and die with the records
+CROPS_DIR = "crops"
 
 #: One measured item (image, codec, setting): sizes, quality, times, memory, checks.
 Record = dict[str, Any]

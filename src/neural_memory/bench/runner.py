@@ -21,6 +21,7 @@ import os
 import platform
 import resource
 import shlex
+import shutil
 import sys
 import time
 import traceback
@@ -40,7 +41,7 @@ from .config import BenchConfig
 from .dataset import find_images, load_rgb
 from .quality import max_abs_error, ms_ssim, ms_ssim_scales
 from .report import write_outputs
-from .results import RESULTS_JSONL, BenchResults, Record, item_key, read_jsonl
+from .results import CROPS_DIR, RESULTS_JSONL, BenchResults, Record, item_key, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def run_benchmark(config: BenchConfig) -> BenchResults:
     else:
         done = {}
         jsonl.write_text("")
+        shutil.rmtree(out_dir / CROPS_DIR, ignore_errors=True)  # pixels of the old records
     todo = [] if config.report_only else [it for it in wanted if it.key not in done]
 
     records = [r for k, r in done.items() if k in wanted_keys]
