@@ -68,3 +68,16 @@ def quality_at_rate(rate: Sequence[float], quality: Sequence[float], target: flo
     if len(r) < 2 or not (r[0] <= target <= r[-1]):
         return None
     return float(PchipInterpolator(np.log(r), q)(math.log(target)))
+
+
+def rate_at_quality(rate: Sequence[float], quality: Sequence[float], target: float) -> float | None:
+    """Rate at a given quality, by the PCHIP interpolation of log-rate that :func:`bd_rate`
+    integrates; None outside the range. One point of a codec against an anchor's curve.
+
+    >>> round(rate_at_quality([0.1, 0.2, 0.4], [30.0, 33.0, 36.0], 33.0), 6)
+    0.2
+    """
+    r, q = _prepare(rate, quality)
+    if len(q) < 2 or not (q[0] <= target <= q[-1]):
+        return None
+    return math.exp(float(PchipInterpolator(q, np.log(r))(target)))
